@@ -1,0 +1,148 @@
+"""The microblog application package: create_app builds a configured app."""
+
+import logging
+import sys
+
+from flask import Flask, g, redirect, render_template, request, url_for
+from flask_login import current_user, user_loaded_from_cookie
+from flask_wtf.csrf import CSRFError
+
+from config import ConfigError, load_config
+
+
+def create_app(config_name=None, overrides=None):
+    """Build the app for a config name (default: MICROBLOG_CONFIG) with optional overrides."""
+    try:
+        settings = load_config(config_name, overrides)
+    except ConfigError as exc:
+        print(f"microblog: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    app = Flask(__name__)
+    app.config.from_mapping(settings)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errorhandlers(app)
+    register_security_headers(app)
+    return app
+
+
+def register_extensions(app):
+    """Bind every extension object to the app."""
+    from app.extensions import csrf, db, limiter, login_manager, migrate, oid
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    csrf.init_app(app)
+    oid.init_app(app)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    configure_login(login_manager)
+    try:  # TEMP until app/fetcher.py lands
+        from app.fetcher import install_openid_fetcher  # noqa: F401
+    except ImportError:
+        pass
+
+
+def configure_login(manager):
+    """Tell Flask-Login how to find users and where the login page is."""
+    from app.models import User
+
+    manager.login_view = "auth.login"
+    manager.login_message = "Please sign in to see this page."
+    manager.login_message_category = "info"
+
+    @manager.user_loader
+    def load_user(token):
+        from app.extensions import db
+
+        return db.session.scalars(db.select(User).where(User.session_token == token)).first()
+
+    @manager.unauthorized_handler
+    def send_to_login():
+        from flask import flash
+
+        flash(manager.login_message, manager.login_message_category)
+        target = request.full_path if request.query_string else request.path
+        return redirect(url_for(manager.login_view, next=target))
+
+
+def register_blueprints(app):
+    """Attach the blueprints; the local provider only where enabled."""
+    from app.auth import bp as auth_bp
+    from app.main import bp as main_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    if app.config["DEV_OPENID_PROVIDER"]:
+        from app.devprovider import bp as devprovider_bp
+
+        app.register_blueprint(devprovider_bp)
+
+
+def register_request_hooks(app):
+    """Per-request set-up: g.user, absolute session lifetime."""
+    from app.auth.signin import SIGNED_IN_AT_KEY, end_user_session, session_expired
+
+    @app.before_request
+    def load_signed_in_user():
+        if current_user.is_authenticated and session_expired():
+            end_user_session()
+        g.user = current_user
+
+    @user_loaded_from_cookie.connect_via(app)
+    def restart_session_clock(sender, user):
+        from flask import session
+        import time
+
+        session[SIGNED_IN_AT_KEY] = int(time.time())
+
+
+def register_errorhandlers(app):
+    """Plain-words error pages instead of tracebacks."""
+    messages = {
+        400: "Bad request",
+        403: "Forbidden",
+        404: "Page not found",
+        405: "Method not allowed",
+        429: "Too many requests",
+        500: "Something went wrong",
+    }
+
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        if code == 500:
+            from app.extensions import db
+
+            db.session.rollback()
+        return render_template("errors/error.html", code=code, title=messages.get(code, "Error"), error=error), code
+
+    for code in messages:
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        message = "This form has expired or did not come from this site. Please go back, reload the page and try again."
+        return render_template("errors/error.html", code=400, title="Form expired", message=message), 400
+
+
+def register_security_headers(app):
+    """Headers on every response: CSP without inline script, nosniff, referrer policy, HSTS."""
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' http: https:"
+    )
+
+    @app.after_request
+    def add_security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+logging.getLogger("openid").setLevel(logging.WARNING)

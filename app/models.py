@@ -1,0 +1,108 @@
+"""Database models: users, their sign-in identities, posts and OpenID protocol state."""
+
+import secrets
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+
+NICKNAME_MAX = 64
+POST_MAX = 140
+OPENID2_ISSUER = "openid2"
+
+
+def utcnow():
+    """Return the current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def new_session_token():
+    """Return a fresh random token identifying a user's sign-ins (see User.get_id)."""
+    return secrets.token_urlsafe(32)
+
+
+class User(UserMixin, db.Model):
+    """A person using the microblog; identities link their sign-in accounts."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nickname: Mapped[str] = mapped_column(String(NICKNAME_MAX), unique=True, index=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    session_token: Mapped[str] = mapped_column(
+        String(64), unique=True, index=True, default=new_session_token
+    )
+
+    identities: Mapped[list["Identity"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+    posts: Mapped[list["Post"]] = relationship(
+        back_populates="author", cascade="all, delete-orphan", lazy="dynamic"
+    )
+
+    def get_id(self):
+        """Flask-Login's alternative token: changing session_token signs out everywhere."""
+        return self.session_token
+
+    def __repr__(self):
+        return f"<User {self.nickname!r}>"
+
+
+class Identity(db.Model):
+    """A verified sign-in identifier linked to a user.
+
+    OpenID 2.0: issuer is "openid2" and subject the claimed identifier exactly as
+    python3-openid verified it. OpenID Connect: the provider's issuer and `sub`.
+    """
+
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_identity_issuer_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(2048))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+
+class Post(db.Model):
+    """A short message written by a user."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(String(POST_MAX))
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+
+    author: Mapped[User] = relationship(back_populates="posts")
+
+
+class OpenIDAssociation(db.Model):
+    """A python3-openid association shared by every worker (see openid_store)."""
+
+    __tablename__ = "openid_association"
+    __table_args__ = (UniqueConstraint("server_url", "handle", name="uq_association"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_url: Mapped[str] = mapped_column(String(2048), index=True)
+    handle: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    issued: Mapped[int] = mapped_column(Integer)
+    lifetime: Mapped[int] = mapped_column(Integer)
+    assoc_type: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class OpenIDNonce(db.Model):
+    """A used OpenID response nonce; the unique key makes replays fail in any worker."""
+
+    __tablename__ = "openid_nonce"
+    __table_args__ = (UniqueConstraint("server_url", "timestamp", "salt", name="uq_nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_url: Mapped[str] = mapped_column(String(2048))
+    timestamp: Mapped[int] = mapped_column(Integer, index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+

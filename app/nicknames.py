@@ -1,0 +1,75 @@
+"""Turning what a provider says into a clean, unique nickname."""
+
+import re
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import NICKNAME_MAX, User
+
+NICKNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DISALLOWED = re.compile(r"[^A-Za-z0-9_.-]+")
+KNOWN_HOST_NAMES = {
+    "steamcommunity.com": "steam",
+    "login.ubuntu.com": "ubuntu",
+    "login.launchpad.net": "launchpad",
+}
+_HOST_PREFIXES = ("www.", "login.", "openid.", "id.", "accounts.")
+
+
+def clean_nickname(raw):
+    """Keep letters, digits, '_', '.', '-'; trim to the maximum length; '' if nothing is left."""
+    if not isinstance(raw, str):
+        return ""
+    cleaned = _DISALLOWED.sub("-", raw.strip()).strip("-_.")
+    return cleaned[:NICKNAME_MAX].rstrip("-_.")
+
+
+def is_valid_nickname(nickname):
+    """Whether a nickname a person typed is acceptable as it is."""
+    return bool(nickname) and len(nickname) <= NICKNAME_MAX and bool(NICKNAME_PATTERN.match(nickname))
+
+
+def nickname_from_identifier(identifier):
+    """A readable name derived from an identifier URL, such as 'steam-7656119'."""
+    parts = urlsplit(identifier or "")
+    host = (parts.hostname or "").lower()
+    prefix = KNOWN_HOST_NAMES.get(host)
+    if prefix is None:
+        for lead in _HOST_PREFIXES:
+            host = host.removeprefix(lead)
+        labels = [label for label in host.split(".") if label and not label.isdigit()]
+        prefix = labels[0] if labels else "user"
+    segments = [s for s in parts.path.split("/") if s]
+    tail = clean_nickname(segments[-1]) if segments else ""
+    return clean_nickname(f"{prefix}-{tail}" if tail else prefix) or "user"
+
+
+def choose_nickname(nickname=None, email=None, identifier=None):
+    """The first usable base: provider nickname, email local part, else derived."""
+    for candidate in (nickname, (email or "").partition("@")[0]):
+        cleaned = clean_nickname(candidate)
+        if cleaned:
+            return cleaned
+    return nickname_from_identifier(identifier)
+
+
+def unique_nickname(base):
+    """Return base, or base with the smallest free '-N' suffix when it is taken."""
+    base = clean_nickname(base) or "user"
+    stem = base[: NICKNAME_MAX - 10]  # every candidate below starts with this
+    taken = set(
+        db.session.scalars(
+            select(User.nickname).where(User.nickname.startswith(stem, autoescape=True))
+        )
+    )
+    if base not in taken:
+        return base
+    number = 2
+    while True:
+        suffix = f"-{number}"
+        candidate = base[: NICKNAME_MAX - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1

@@ -1,0 +1,183 @@
+"""Flask-OpenID adapted to this app: database store, JSON session state, bound return_to.
+
+Flask-OpenID gives us the SReg/AX request building and response parsing. We
+replace three of its defaults that are unsafe for a production site:
+
+* its SessionWrapper pickles python3-openid objects into the session cookie;
+  `JsonConsumerSession` stores the same state as plain JSON instead, so
+  nothing read from a cookie is ever unpickled;
+* its file store in a temp folder; we use `DatabaseOpenIDStore`, shared by all
+  workers;
+* its `next`/Referer handling; our views keep a checked `next` in the session.
+"""
+
+import secrets
+
+from flask import request, session, url_for
+from flask_openid import OpenID, OpenIDResponse
+from openid.association import SessionNegotiator
+from openid.consumer import consumer as openid_consumer
+from openid.consumer.discover import OpenIDServiceEndpoint
+from openid.yadis.manager import YadisServiceManager
+
+CONSUMER_STATE_KEY = "openid_consumer"
+RETURN_TO_TOKEN_KEY = "openid_rt"
+ASK_FOR = ["nickname", "email"]
+
+# Prefer HMAC-SHA256 whenever the provider offers it; SHA1 only as a fallback.
+SHA256_FIRST = SessionNegotiator(
+    [
+        ("HMAC-SHA256", "DH-SHA256"),
+        ("HMAC-SHA256", "no-encryption"),
+        ("HMAC-SHA1", "DH-SHA1"),
+        ("HMAC-SHA1", "no-encryption"),
+    ]
+)
+
+ENDPOINT_FIELDS = (
+    "claimed_id",
+    "server_url",
+    "type_uris",
+    "local_id",
+    "canonicalID",
+    "used_yadis",
+    "display_identifier",
+)
+
+
+class SignInFailed(Exception):
+    """An OpenID sign-in did not verify; the message is safe to show."""
+
+
+def endpoint_to_json(endpoint):
+    """Describe an OpenIDServiceEndpoint as a JSON-able dict."""
+    if endpoint is None:
+        return None
+    return {field: getattr(endpoint, field) for field in ENDPOINT_FIELDS}
+
+
+def endpoint_from_json(data):
+    """Rebuild an OpenIDServiceEndpoint from endpoint_to_json's dict."""
+    if not isinstance(data, dict):
+        return None
+    endpoint = OpenIDServiceEndpoint()
+    for field in ENDPOINT_FIELDS:
+        setattr(endpoint, field, data.get(field))
+    endpoint.type_uris = list(endpoint.type_uris or [])
+    endpoint.used_yadis = bool(endpoint.used_yadis)
+    return endpoint
+
+
+def manager_to_json(manager):
+    """Describe a YadisServiceManager (discovery fallback state) as a JSON-able dict."""
+    return {
+        "kind": "yadis_manager",
+        "starting_url": manager.starting_url,
+        "yadis_url": manager.yadis_url,
+        "session_key": manager.session_key,
+        "services": [endpoint_to_json(s) for s in manager.services],
+        "current": endpoint_to_json(manager.current()),
+    }
+
+
+def manager_from_json(data):
+    """Rebuild a YadisServiceManager from manager_to_json's dict."""
+    services = [endpoint_from_json(s) for s in data.get("services", [])]
+    manager = YadisServiceManager(
+        data.get("starting_url"), data.get("yadis_url"), services, data.get("session_key")
+    )
+    manager._current = endpoint_from_json(data.get("current"))
+    return manager
+
+
+class JsonConsumerSession:
+    """Dict-like view python3-openid uses for its per-visitor state, stored as JSON.
+
+    Only two kinds of value ever go in: the endpoint being tried and the
+    Yadis service manager. Both are converted to and from plain dicts here.
+    """
+
+    def _state(self):
+        return session.setdefault(CONSUMER_STATE_KEY, {})
+
+    def __getitem__(self, name):
+        data = session.get(CONSUMER_STATE_KEY, {})[name]
+        if isinstance(data, dict) and data.get("kind") == "yadis_manager":
+            return manager_from_json(data)
+        return endpoint_from_json(data)
+
+    def __setitem__(self, name, value):
+        if isinstance(value, YadisServiceManager):
+            encoded = manager_to_json(value)
+        elif isinstance(value, OpenIDServiceEndpoint):
+            encoded = endpoint_to_json(value)
+        else:
+            raise TypeError(f"unexpected OpenID session value {type(value).__name__}")
+        state = self._state()
+        state[name] = encoded
+        session.modified = True
+
+    def __delitem__(self, name):
+        del self._state()[name]
+        session.modified = True
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name):
+        return name in session.get(CONSUMER_STATE_KEY, {})
+
+
+class MicroblogOpenID(OpenID):
+    """Flask-OpenID with the database store, JSON session state and a bound return_to."""
+
+    def __init__(self):
+        super().__init__(store_factory=_database_store)
+
+    def _consumer(self):
+        consumer = openid_consumer.Consumer(JsonConsumerSession(), self.store_factory())
+        consumer.consumer.negotiator = SHA256_FIRST
+        return consumer
+
+    def begin(self, identifier):
+        """Discover the provider and return the URL to send the visitor to.
+
+        Raises openid.consumer.discover.DiscoveryFailure when the identifier
+        leads to no usable provider.
+        """
+        auth_request = self._consumer().begin(identifier)
+        self.attach_reg_info(auth_request, None, ASK_FOR)
+        token = secrets.token_urlsafe(16)
+        session[RETURN_TO_TOKEN_KEY] = token
+        return_to = url_for("auth.openid_complete", rt=token, _external=True)
+        return auth_request.redirectURL(request.host_url, return_to)
+
+    def complete(self):
+        """Verify the provider's answer to this request; return an OpenIDResponse.
+
+        Raises SignInFailed with a plain message when it does not verify.
+        """
+        args = request.args.to_dict()
+        args.update(request.form.to_dict())
+        expected = session.pop(RETURN_TO_TOKEN_KEY, None)
+        if not expected or not secrets.compare_digest(str(args.get("rt", "")), expected):
+            raise SignInFailed("This sign-in attempt has expired or was not started here.")
+        return_to = url_for("auth.openid_complete", rt=expected, _external=True)
+        result = self._consumer().complete(args, return_to)
+        if result.status == openid_consumer.SUCCESS and result.identity_url:
+            return OpenIDResponse(result, self.extension_responses)
+        if result.status == openid_consumer.CANCEL:
+            raise SignInFailed("Sign-in was cancelled at the provider.")
+        if result.status == openid_consumer.SETUP_NEEDED:
+            raise SignInFailed("The provider needs you to sign in there first.")
+        raise SignInFailed("The provider's answer could not be verified. Please try again.")
+
+
+def _database_store():
+    """Build the shared database store (imported late: models import extensions)."""
+    from app.openid_store import DatabaseOpenIDStore
+
+    return DatabaseOpenIDStore()

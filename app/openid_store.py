@@ -1,0 +1,93 @@
+"""A python3-openid store kept in the app's database, shared by every worker process.
+
+python3-openid ships SQL stores that take raw DB-API connections and their own
+table layout; this one goes through the app's SQLAlchemy session and models so
+that migrations, PostgreSQL and SQLite all work the same way.
+"""
+
+import time
+
+from openid.association import Association
+from openid.store import nonce as nonce_rules
+from openid.store.interface import OpenIDStore
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import OpenIDAssociation, OpenIDNonce
+
+
+class DatabaseOpenIDStore(OpenIDStore):
+    """Associations and nonces in the database, so replay protection spans workers."""
+
+    def storeAssociation(self, server_url, association):  # noqa: N802 (library API)
+        """Save (or replace) an association with a provider."""
+        db.session.execute(
+            delete(OpenIDAssociation).where(
+                OpenIDAssociation.server_url == server_url,
+                OpenIDAssociation.handle == association.handle,
+            )
+        )
+        db.session.add(
+            OpenIDAssociation(
+                server_url=server_url,
+                handle=association.handle,
+                secret=association.secret,
+                issued=association.issued,
+                lifetime=association.lifetime,
+                assoc_type=association.assoc_type,
+                expires=association.issued + association.lifetime,
+            )
+        )
+        db.session.commit()
+
+    def getAssociation(self, server_url, handle=None):  # noqa: N802
+        """Return the newest live association for a provider (or the one with this handle)."""
+        query = select(OpenIDAssociation).where(
+            OpenIDAssociation.server_url == server_url,
+            OpenIDAssociation.expires > int(time.time()),
+        )
+        if handle is not None:
+            query = query.where(OpenIDAssociation.handle == handle)
+        row = db.session.scalars(query.order_by(OpenIDAssociation.issued.desc())).first()
+        if row is None:
+            return None
+        return Association(row.handle, row.secret, row.issued, row.lifetime, row.assoc_type)
+
+    def removeAssociation(self, server_url, handle):  # noqa: N802
+        """Forget an association; return whether one existed."""
+        result = db.session.execute(
+            delete(OpenIDAssociation).where(
+                OpenIDAssociation.server_url == server_url, OpenIDAssociation.handle == handle
+            )
+        )
+        db.session.commit()
+        return result.rowcount > 0
+
+    def useNonce(self, server_url, timestamp, salt):  # noqa: N802
+        """Record a nonce; False when it is stale or was already used (a replay)."""
+        if abs(timestamp - time.time()) > nonce_rules.SKEW:
+            return False
+        db.session.add(OpenIDNonce(server_url=server_url, timestamp=timestamp, salt=salt))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return False
+        return True
+
+    def cleanupNonces(self):  # noqa: N802
+        """Delete nonces too old to be accepted anyway; return how many."""
+        cutoff = int(time.time()) - nonce_rules.SKEW
+        result = db.session.execute(delete(OpenIDNonce).where(OpenIDNonce.timestamp < cutoff))
+        db.session.commit()
+        return result.rowcount
+
+    def cleanupAssociations(self):  # noqa: N802
+        """Delete expired associations; return how many."""
+        now = int(time.time())
+        result = db.session.execute(
+            delete(OpenIDAssociation).where(OpenIDAssociation.expires < now)
+        )
+        db.session.commit()
+        return result.rowcount

@@ -1,0 +1,177 @@
+"""Configuration classes, chosen by MICROBLOG_CONFIG and overridable from the environment."""
+
+import os
+import secrets
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+TMP_DIR = BASE_DIR / "tmp"
+
+LOCAL_PROVIDER = {"name": "Local test provider", "url": "local"}
+DEFAULT_PROVIDERS = [
+    {"name": "Steam", "url": "https://steamcommunity.com/openid"},
+    {"name": "Ubuntu One", "url": "https://login.ubuntu.com"},
+]
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot be used safely."""
+
+
+def dev_secret_key(tmp_dir=TMP_DIR):
+    """Return a random development secret kept in tmp/, creating it on first use."""
+    path = Path(tmp_dir) / "dev-secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def sqlite_url(name):
+    """Return the URL of an SQLite database file under tmp/."""
+    return f"sqlite:///{TMP_DIR / name}"
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY = None
+    SQLALCHEMY_DATABASE_URI = None
+    DATABASE_URL = None
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    POSTS_PER_PAGE = 20
+    OPENID_PROVIDERS = DEFAULT_PROVIDERS
+    DEV_OPENID_PROVIDER = False
+    OPENID_ALLOW_PRIVATE_HOSTS = False
+    OUTBOUND_TIMEOUT = 5.0
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "20 per minute"
+    DEBUG = False
+    TESTING = False
+
+    @classmethod
+    def finalise(cls, settings):
+        """Fill settings that depend on others; called after environment overrides."""
+        if not settings.get("SQLALCHEMY_DATABASE_URI"):
+            settings["SQLALCHEMY_DATABASE_URI"] = settings.get("DATABASE_URL") or sqlite_url(
+                "microblog.db"
+            )
+
+
+class DevelopmentConfig(Config):
+    """Local development: debug, local test provider, random secret kept in tmp/."""
+
+    DEBUG = True
+    DEV_OPENID_PROVIDER = True
+    OPENID_ALLOW_PRIVATE_HOSTS = True
+    OPENID_PROVIDERS = DEFAULT_PROVIDERS + [LOCAL_PROVIDER]
+
+    @classmethod
+    def finalise(cls, settings):
+        super().finalise(settings)
+        if not settings.get("SECRET_KEY"):
+            settings["SECRET_KEY"] = dev_secret_key()
+
+
+class TestingConfig(Config):
+    """The test suite: throwaway database, local provider, relaxed limits."""
+
+    TESTING = True
+    DEV_OPENID_PROVIDER = True
+    OPENID_ALLOW_PRIVATE_HOSTS = True
+    OPENID_PROVIDERS = DEFAULT_PROVIDERS + [LOCAL_PROVIDER]
+    LOGIN_RATE_LIMIT = "1000 per minute"
+
+    @classmethod
+    def finalise(cls, settings):
+        if not settings.get("SECRET_KEY"):
+            settings["SECRET_KEY"] = secrets.token_hex(32)
+        if not settings.get("SQLALCHEMY_DATABASE_URI"):
+            settings["SQLALCHEMY_DATABASE_URI"] = (
+                settings.get("DATABASE_URL") or "sqlite:///:memory:"
+            )
+
+
+class ProductionConfig(Config):
+    """Production: secrets from the environment, secure cookies, no local provider."""
+
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    REMEMBER_COOKIE_NAME = "__Host-remember_token"
+
+    @classmethod
+    def finalise(cls, settings):
+        super().finalise(settings)
+        if not settings.get("SECRET_KEY"):
+            raise ConfigError(
+                "SECRET_KEY is not set: production refuses to start without it "
+                "(set the SECRET_KEY environment variable to a long random string)."
+            )
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def _parse_env_value(raw, current):
+    """Convert an environment string to the type of the setting it overrides."""
+    if isinstance(current, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    if isinstance(current, timedelta):
+        return timedelta(seconds=int(raw))
+    if isinstance(current, list):
+        import json
+
+        return json.loads(raw)
+    return raw
+
+
+def load_config(name=None, overrides=None, environ=None):
+    """Build the settings dict for a config name, applying environment overrides."""
+    environ = os.environ if environ is None else environ
+    name = name or environ.get("MICROBLOG_CONFIG", "development")
+    if name not in CONFIGS:
+        raise ConfigError(
+            f"MICROBLOG_CONFIG={name!r} is not one of: {', '.join(sorted(CONFIGS))}."
+        )
+    cls = CONFIGS[name]
+    settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+    for key, current in list(settings.items()):
+        if key in environ:
+            settings[key] = _parse_env_value(environ[key], current)
+    settings.update(overrides or {})
+    settings["MICROBLOG_CONFIG"] = name
+    cls.finalise(settings)
+    return settings
+
+
+def exit_on_config_error(func):
+    """Run func, turning a ConfigError into a one-line message and exit status 1."""
+    try:
+        return func()
+    except ConfigError as exc:
+        print(f"microblog: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,95 @@
+"""A browser-like HTTP client for end-to-end tests against a live server on loopback."""
+
+import re
+import threading
+from html import unescape
+
+import requests
+from werkzeug.serving import make_server
+
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+FLASH_PATTERN = re.compile(r'<li class="flash flash-(\w+)">(.*?)</li>', re.S)
+LOCAL_PROVIDER_INDEX = 2  # Steam, Ubuntu One, then the local test provider
+
+
+class LiveServer:
+    """Serve a Flask app on 127.0.0.1 in a thread (threaded, like the dev server)."""
+
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def csrf_token(html):
+    """The CSRF token of the first form in a page."""
+    match = CSRF_PATTERN.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def flashes(html):
+    """The flashed messages of a page as (category, text) pairs."""
+    return [(cat, unescape(text).strip()) for cat, text in FLASH_PATTERN.findall(html)]
+
+
+class WebClient:
+    """A person with a browser: cookies, redirects, forms with their CSRF tokens."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def url(self, path):
+        return path if path.startswith("http") else self.base_url + path
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 10)
+        return self.http.get(self.url(path), **kwargs)
+
+    def post(self, path, data, **kwargs):
+        kwargs.setdefault("timeout", 10)
+        return self.http.post(self.url(path), data=data, **kwargs)
+
+    def start_sign_in(self, identifier="", remember=False, next_url=None, provider=None, username=None, **kwargs):
+        """Submit the login form as a person would; follows redirects unless told not to."""
+        page = self.get("/login" + (f"?next={requests.utils.quote(next_url)}" if next_url else ""))
+        data = {"csrf_token": csrf_token(page.text), "openid": identifier}
+        if next_url:
+            data["next"] = next_url
+        if remember:
+            data["remember_me"] = "y"
+        if provider is not None:
+            data["provider"] = str(provider)
+            data[f"username-{provider}"] = username or ""
+        return self.post("/login", data, **kwargs)
+
+    def decide(self, approval_page, approve=True, **fields):
+        """Answer the local test provider's approval page."""
+        data = {"csrf_token": csrf_token(approval_page.text)}
+        data.update({k: v for k, v in fields.items() if v is not None})
+        data["approve" if approve else "cancel"] = "1"
+        if approve:
+            current = dict(re.findall(r'<input[^>]*name="(\w+)"[^>]*value="([^"]*)"', approval_page.text))
+            for key in ("username", "nickname", "email"):
+                data.setdefault(key, unescape(current.get(key, "")))
+        return self.post(approval_page.url, data)
+
+    def sign_in_local(self, username, remember=False, next_url=None, **profile):
+        """Sign in through the local test provider, approving with the given profile."""
+        approval = self.start_sign_in(remember=remember, next_url=next_url, provider=LOCAL_PROVIDER_INDEX, username=username)
+        assert "/dev-openid/approve" in approval.url, approval.text
+        return self.decide(approval, **profile)
+
+    def logout(self):
+        page = self.get("/")
+        return self.post("/logout", {"csrf_token": csrf_token(page.text)})
