@@ -38,6 +38,22 @@ def sqlite_url(name):
     return f"sqlite:///{TMP_DIR / name}"
 
 
+def normalise_database_url(url):
+    """Point plain PostgreSQL URLs (postgres://, postgresql://) at the psycopg 3 driver."""
+    if not url:
+        return url
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def database_settings(settings, default_url):
+    """Set SQLALCHEMY_DATABASE_URI from itself, DATABASE_URL or a default, with the psycopg 3 driver."""
+    url = settings.get("SQLALCHEMY_DATABASE_URI") or settings.get("DATABASE_URL") or default_url
+    settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+
+
 class Config:
     """Settings shared by every environment."""
 
@@ -59,18 +75,24 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI = "memory://"  # redis://host:6379/0 to share counters between workers
     LOGIN_RATE_LIMIT = "20 per minute"
+    # Reverse proxies in front of the app, per header; 0 = trust none (ProxyFix is not applied).
+    PROXY_FIX_X_FOR = 0
+    PROXY_FIX_X_PROTO = 0
+    PROXY_FIX_X_HOST = 0
+    PROXY_FIX_X_PORT = 0
+    PROXY_FIX_X_PREFIX = 0
+    LOG_FORMAT = "text"  # "json": one JSON object per line on stdout
+    LOG_LEVEL = "INFO"
+    LOG_REQUESTS = False  # one log line per request (method, path, status, time; never query or cookies)
     DEBUG = False
     TESTING = False
 
     @classmethod
     def finalise(cls, settings):
         """Fill settings that depend on others; called after environment overrides."""
-        if not settings.get("SQLALCHEMY_DATABASE_URI"):
-            settings["SQLALCHEMY_DATABASE_URI"] = settings.get("DATABASE_URL") or sqlite_url(
-                "microblog.db"
-            )
+        database_settings(settings, sqlite_url("microblog.db"))
 
 
 class DevelopmentConfig(Config):
@@ -101,10 +123,7 @@ class TestingConfig(Config):
     def finalise(cls, settings):
         if not settings.get("SECRET_KEY"):
             settings["SECRET_KEY"] = secrets.token_hex(32)
-        if not settings.get("SQLALCHEMY_DATABASE_URI"):
-            settings["SQLALCHEMY_DATABASE_URI"] = (
-                settings.get("DATABASE_URL") or "sqlite:///:memory:"
-            )
+        database_settings(settings, "sqlite:///:memory:")
 
 
 class ProductionConfig(Config):
@@ -114,10 +133,15 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-session"
     REMEMBER_COOKIE_NAME = "__Host-remember_token"
+    LOG_FORMAT = "json"
+    LOG_REQUESTS = True
 
     @classmethod
     def finalise(cls, settings):
         super().finalise(settings)
+        if not settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            # A database restart or failover must not break the first request on each old connection.
+            settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
         if not settings.get("SECRET_KEY"):
             raise ConfigError(
                 "SECRET_KEY is not set: production refuses to start without it "

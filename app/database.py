@@ -1,10 +1,29 @@
-"""Bringing a database to the current schema, safely and repeatably."""
+"""Bringing a database to the current schema, safely and repeatably, through the Alembic migrations."""
+
+from flask import current_app
+from flask_migrate import stamp, upgrade
+from sqlalchemy import inspect
 
 from app.extensions import db
 
+# The first migration: databases created before migrations existed already have its tables.
+BASELINE_REVISION = "0001"
+VERSION_TABLE = "alembic_version"
+
+
+def unversioned_legacy_database():
+    """Whether the app's tables exist without Alembic's version table (made by db.create_all)."""
+    tables = set(inspect(db.engine).get_table_names())
+    return "user" in tables and VERSION_TABLE not in tables
+
 
 def ensure_schema():
-    """Create any missing tables; existing tables and their rows are left as they are."""
-    import app.models  # noqa: F401  (registers the tables)
+    """Apply every migration not yet applied; existing tables and their rows are kept.
 
-    db.create_all()
+    A database created before migrations existed is first marked as being at
+    the baseline migration, then upgraded like any other.
+    """
+    directory = current_app.extensions["migrate"].directory
+    if unversioned_legacy_database():
+        stamp(directory=directory, revision=BASELINE_REVISION)
+    upgrade(directory=directory)
