@@ -7,7 +7,9 @@ from flask import Flask, g, redirect, render_template, request, url_for
 from flask_login import current_user, user_loaded_from_cookie
 from flask_wtf.csrf import CSRFError
 
-from config import ConfigError, load_config
+from config import BASE_DIR, ConfigError, load_config
+
+MIGRATIONS_DIR = BASE_DIR / "migrations"
 
 
 def create_app(config_name=None, overrides=None):
@@ -19,12 +21,53 @@ def create_app(config_name=None, overrides=None):
         raise SystemExit(1) from None
     app = Flask(__name__)
     app.config.from_mapping(settings)
+    register_logging(app)
+    register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_errorhandlers(app)
     register_security_headers(app)
+    register_operations(app)
     return app
+
+
+def register_logging(app):
+    """Log levels; JSON lines on stdout and a line per request where configured (production)."""
+    from app.ops.logs import configure_logging
+
+    configure_logging(app)
+
+
+PROXY_FIX_SETTINGS = {
+    "x_for": "PROXY_FIX_X_FOR",
+    "x_proto": "PROXY_FIX_X_PROTO",
+    "x_host": "PROXY_FIX_X_HOST",
+    "x_port": "PROXY_FIX_X_PORT",
+    "x_prefix": "PROXY_FIX_X_PREFIX",
+}
+
+
+def register_proxy_fix(app):
+    """Trust X-Forwarded-* headers, but only from as many proxies as the PROXY_FIX_* settings say."""
+    counts = {arg: int(app.config[key]) for arg, key in PROXY_FIX_SETTINGS.items()}
+    if any(counts.values()):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, **counts)
+
+
+def register_operations(app):
+    """Health check, the 503 page for database outages, and the `flask openid-cleanup` command."""
+    from app.ops import bp as ops_bp
+    from app.ops.cli import register_commands
+    from app.ops.outage import register_outage_handler
+
+    app.register_blueprint(ops_bp)
+    register_outage_handler(app)
+    register_commands(app)
+    if app.config["MICROBLOG_CONFIG"] == "production" and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
+        app.logger.warning("RATELIMIT_STORAGE_URI is memory://: each worker counts sign-in attempts alone")
 
 
 def register_extensions(app):
@@ -32,7 +75,7 @@ def register_extensions(app):
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
 
     db.init_app(app)
-    migrate.init_app(app, db)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     oid.init_app(app)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)

@@ -1,0 +1,25 @@
+"""`flask openid-cleanup`: delete expired OpenID nonces and associations (safe from cron)."""
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
+
+from app.openid_store import DatabaseOpenIDStore
+
+
+@click.command("openid-cleanup")
+@with_appcontext
+def openid_cleanup():
+    """Delete expired OpenID nonces and associations. Idempotent, so safe to run from cron."""
+    store = DatabaseOpenIDStore()
+    try:
+        nonces = store.cleanupNonces()
+        associations = store.cleanupAssociations()
+    except OperationalError:
+        raise click.ClickException("the database is not reachable; nothing was deleted.") from None
+    click.echo(f"openid-cleanup: removed {nonces} expired nonces and {associations} expired associations.")
+
+
+def register_commands(app):
+    """Add the operations commands to the app's `flask` CLI."""
+    app.cli.add_command(openid_cleanup)

@@ -1,0 +1,42 @@
+"""A plain-words 503 page when the database cannot be reached, never a traceback."""
+
+import logging
+
+from flask import render_template
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
+
+
+def is_outage(error):
+    """Whether a database error means the database is unreachable or unusable right now."""
+    return isinstance(error, OperationalError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+
+
+def forget_session():
+    """Drop the failed transaction; the connection may already be gone."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - rolling back a dead connection may fail too
+        log.debug("rollback after a database outage failed", exc_info=True)
+
+
+def database_unavailable(error):
+    """Answer 503 with a page that needs nothing from the database (not even the signed-in user)."""
+    if not is_outage(error):
+        raise error
+    log.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
+    forget_session()
+    page = render_template("errors/unavailable.html", retry_after=RETRY_AFTER_SECONDS)
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+
+
+def register_outage_handler(app):
+    """Turn database outages anywhere in a request into the 503 page."""
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(DBAPIError, database_unavailable)
