@@ -1,0 +1,50 @@
+"""Gunicorn settings for production.
+
+    MICROBLOG_CONFIG=production gunicorn -c gunicorn.conf.py "app:create_app()"
+
+Workers come from WEB_CONCURRENCY (default: 2 per CPU core, plus one), threads per
+worker from GUNICORN_THREADS (default 4). The address comes from the command line
+(`-b 127.0.0.1:8000`), else from PORT (all interfaces), else 127.0.0.1:8000.
+Workers share nothing but the database (and Redis for rate limits), so they can
+also run on several hosts.
+"""
+
+import multiprocessing
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+# Threads let a worker keep serving while a sign-in waits on a remote OpenID provider.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+if os.environ.get("PORT"):
+    bind = [f"0.0.0.0:{os.environ['PORT']}"]
+else:
+    bind = ["127.0.0.1:8000"]
+
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+# Recycle each worker now and then, so a slow leak can never grow without bound.
+max_requests = 5000
+max_requests_jitter = 500
+
+# Proxy headers are trusted by the app's ProxyFix settings alone (PROXY_FIX_*), not by gunicorn.
+forwarded_allow_ips = ""
+forwarder_headers = ""
+# No control socket: several instances may run under one user.
+control_socket_disable = True
+
+# Gunicorn's access log would print query strings (an OpenID answer arrives in one);
+# the app writes its own request line instead (LOG_REQUESTS). Server messages: JSON on stdout.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+    },
+    "handlers": {"json": {"class": "app.ops.logs.StdoutHandler", "formatter": "json"}},
+    "formatters": {"json": {"()": "app.ops.logs.JsonFormatter"}},
+}
