@@ -1,32 +1,59 @@
-"""Shared fixtures: app, client, runner, a live server and a separate OpenID provider."""
+"""Shared fixtures: app, client, runner, a live server and a separate OpenID provider.
+
+The database is SQLite, or PostgreSQL when TEST_DATABASE_URL is set. Either way
+the schema comes from the Alembic migrations, applied once per test run; each
+test then starts from empty tables (a copy of the migrated SQLite file, or the
+PostgreSQL tables truncated).
+"""
 
 import os
 
 import pytest
 
 from app import create_app
-from app.database import ensure_schema
 from app.extensions import db
+from tests.support.databases import migrated_postgres, migrated_sqlite
 from tests.support.openid_provider import TestOpenIDProvider
+from tests.support.redis import redis_server_url
 from tests.support.web import LiveServer, WebClient
 
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
-def database_url(tmp_path):
-    """PostgreSQL when TEST_DATABASE_URL is set, else a fresh SQLite file."""
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """A database at the latest migration, made once per run: the PostgreSQL test database or an SQLite file."""
+    if TEST_DATABASE_URL:
+        return migrated_postgres(TEST_DATABASE_URL)
+    return migrated_sqlite(tmp_path_factory.mktemp("schema") / "migrated.db")
 
 
 @pytest.fixture
-def app(tmp_path):
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path)})
-    with app.app_context():
-        db.drop_all()
-        ensure_schema()
+def database_url(migrated_database, tmp_path):
+    """The URL of an empty, fully migrated database for one test."""
+    return migrated_database.fresh(tmp_path)
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
     yield app
     with app.app_context():
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """TEST_REDIS_URL, else a private redis-server started for this run; skips when neither exists."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    with redis_server_url(tmp_path_factory.mktemp("redis")) as url:
+        if url is None:
+            pytest.skip("needs Redis: set TEST_REDIS_URL or install redis-server")
+        yield url
 
 
 @pytest.fixture
