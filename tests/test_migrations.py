@@ -1,0 +1,159 @@
+"""Migrations: every one applies to an empty SQLite and PostgreSQL database, and the result matches the models."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade
+from sqlalchemy import create_engine, inspect, insert, make_url, select, text
+from sqlalchemy.pool import NullPool
+
+from app import MIGRATIONS_DIR, create_app
+from app.database import ensure_schema
+from app.extensions import db
+from app.models import User
+from config import normalise_database_url
+from tests.support.databases import upgrade_database
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def script_heads():
+    return tuple(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+
+
+@pytest.fixture
+def empty_sqlite(tmp_path):
+    return f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def empty_postgres():
+    """A brand-new PostgreSQL database next to the test database, dropped afterwards."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL (.ci/run does)")
+    server = make_url(normalise_database_url(TEST_DATABASE_URL))
+    name = f"{server.database}_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request):
+    return request.getfixturevalue("empty_sqlite" if request.param == "sqlite" else "empty_postgres")
+
+
+def schema_drift(url):
+    """Alembic's list of differences between the database at url and the models (empty = none)."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata), context.get_current_heads()
+
+
+def tables(url):
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_have_a_single_head():
+    assert len(script_heads()) == 1, "two migrations revise the same parent: merge them"
+
+
+def test_migrations_applied_to_an_empty_database_match_the_models(empty_database):
+    assert tables(empty_database) == set()
+    upgrade_database(empty_database)
+    drift, heads = schema_drift(empty_database)
+    assert drift == []
+    assert heads == script_heads()
+
+
+def test_every_migration_downgrades_and_applies_again(empty_database):
+    upgrade_database(empty_database)
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database})
+    with app.app_context():
+        downgrade(directory=str(MIGRATIONS_DIR), revision="base")
+        assert tables(empty_database) <= {"alembic_version"}
+        ensure_schema()
+        db.engine.dispose()
+    assert schema_drift(empty_database)[0] == []
+
+
+def run_tool(args, url):
+    env = {**os.environ, "MICROBLOG_CONFIG": "testing", "DATABASE_URL": url, "FLASK_APP": "app"}
+    env.pop("SQLALCHEMY_DATABASE_URI", None)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def add_user(url, nickname):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        db.session.execute(insert(User).values(nickname=nickname, session_token=f"t-{nickname}"))
+        db.session.commit()
+        db.engine.dispose()
+
+
+def nicknames(url):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        names = db.session.scalars(select(User.nickname).order_by(User.id)).all()
+        db.engine.dispose()
+        return names
+
+
+def test_db_create_and_flask_db_upgrade_are_safe_to_run_again(empty_database):
+    flask = str(Path(sys.executable).with_name("flask"))
+    first = run_tool([sys.executable, "db_create.py"], empty_database)
+    assert first.returncode == 0, first.stderr
+    assert "Database ready" in first.stdout
+    add_user(empty_database, "kept")
+    for args in ([sys.executable, "db_create.py"], [flask, "db", "upgrade"], [sys.executable, "db_create.py"]):
+        again = run_tool(args, empty_database)
+        assert again.returncode == 0, again.stderr
+    assert nicknames(empty_database) == ["kept"]
+    assert schema_drift(empty_database)[0] == []
+
+
+def test_a_database_made_before_migrations_is_adopted_without_losing_rows(empty_sqlite):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_sqlite})
+    with app.app_context():
+        db.create_all()  # how the schema was made before migrations
+        db.session.execute(insert(User).values(nickname="old-timer", session_token="t"))
+        db.session.commit()
+        ensure_schema()
+        db.engine.dispose()
+    drift, heads = schema_drift(empty_sqlite)
+    assert drift == [] and heads == script_heads()
+    assert nicknames(empty_sqlite) == ["old-timer"]
+
+
+def test_upgrades_started_together_on_postgresql_wait_for_each_other(empty_postgres):
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "db_create.py"],
+            cwd=ROOT,
+            env={**os.environ, "MICROBLOG_CONFIG": "testing", "DATABASE_URL": empty_postgres},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in processes]
+    assert [code for _, _, code in results] == [0, 0, 0], [err for _, err, _ in results]
+    assert schema_drift(empty_postgres)[0] == []
