@@ -139,9 +139,12 @@ class ProductionConfig(Config):
     @classmethod
     def finalise(cls, settings):
         super().finalise(settings)
+        # Bound values (session tokens among them) never appear in database error messages or logs.
+        engine_options = {"hide_parameters": True}
         if not settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             # A database restart or failover must not break the first request on each old connection.
-            settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+            engine_options["pool_pre_ping"] = True
+        settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
         if not settings.get("SECRET_KEY"):
             raise ConfigError(
                 "SECRET_KEY is not set: production refuses to start without it "

@@ -122,7 +122,11 @@ def test_db_create_and_flask_db_upgrade_are_safe_to_run_again(empty_database):
     assert first.returncode == 0, first.stderr
     assert "Database ready" in first.stdout
     add_user(empty_database, "kept")
-    for args in ([sys.executable, "db_create.py"], [flask, "db", "upgrade"], [sys.executable, "db_create.py"]):
+    for args in (
+        [sys.executable, "db_create.py"],
+        [flask, "db", "upgrade"],
+        [sys.executable, "db_create.py"],
+    ):
         again = run_tool(args, empty_database)
         assert again.returncode == 0, again.stderr
     assert nicknames(empty_database) == ["kept"]

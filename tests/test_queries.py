@@ -23,7 +23,11 @@ def seed(app, posts, authors=50, prefix="author"):
         )
         ids = db.session.scalars(select(User.id).where(User.nickname.like(f"{prefix}%"))).all()
         rows = [
-            {"body": f"post number {n}", "user_id": ids[n % len(ids)], "timestamp": START + timedelta(minutes=n)}
+            {
+                "body": f"post number {n}",
+                "user_id": ids[n % len(ids)],
+                "timestamp": START + timedelta(minutes=n),
+            }
             for n in range(posts)
         ]
         db.session.execute(insert(Post), rows)
@@ -108,7 +112,9 @@ def test_finding_a_user_at_sign_in_uses_the_identity_index(app, auth):
     auth.login("someone")
     with app.app_context():
         db.session.add_all(
-            User(nickname=f"u{i}", identities=[Identity(issuer=OPENID2_ISSUER, subject=f"http://op.test/u{i}")])
+            User(
+                nickname=f"u{i}", identities=[Identity(issuer=OPENID2_ISSUER, subject=f"http://op.test/u{i}")]
+            )
             for i in range(200)
         )
         db.session.commit()
@@ -118,7 +124,9 @@ def test_finding_a_user_at_sign_in_uses_the_identity_index(app, auth):
     [plan] = plans_of(app, queries)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite implements the named unique constraint with an automatic index.
-        assert re.search(r"SEARCH identity USING INDEX sqlite_autoindex_identity_\d \(issuer=\? AND subject=\?\)", plan)
+        assert re.search(
+            r"SEARCH identity USING INDEX sqlite_autoindex_identity_\d \(issuer=\? AND subject=\?\)", plan
+        )
     else:
         assert "Index Scan using uq_identity_issuer_subject on identity" in plan, plan
     assert "SCAN identity" not in plan and "Seq Scan on identity" not in plan

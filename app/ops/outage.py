@@ -2,10 +2,10 @@
 
 import logging
 
-from flask import render_template
+from flask import g, render_template
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.extensions import db
+from app.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
@@ -32,6 +32,7 @@ def database_unavailable(error):
         raise error
     log.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
     forget_session()
+    g._login_user = login_manager.anonymous_user()  # rendering must not try to load the user again
     page = render_template("errors/unavailable.html", retry_after=RETRY_AFTER_SECONDS)
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
 
