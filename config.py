@@ -76,6 +76,7 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"  # redis://host:6379/0 to share counters between workers
+    RATELIMIT_KEY_PREFIX = "microblog"  # keeps counters apart when several sites share one Redis
     LOGIN_RATE_LIMIT = "20 per minute"
     # Reverse proxies in front of the app, per header; 0 = trust none (ProxyFix is not applied).
     PROXY_FIX_X_FOR = 0

@@ -48,3 +48,15 @@ logconfig_dict = {
     "handlers": {"json": {"class": "app.ops.logs.StdoutHandler", "formatter": "json"}},
     "formatters": {"json": {"()": "app.ops.logs.JsonFormatter"}},
 }
+
+
+def on_starting(server):
+    """Check the settings once in the master: a missing SECRET_KEY stops gunicorn with a clear message
+    (a worker failing on it would only be restarted over and over)."""
+    from config import ConfigError, load_config
+
+    try:
+        load_config()
+    except ConfigError as exc:
+        server.log.error("microblog: %s", exc)
+        raise SystemExit(1) from None

@@ -1,0 +1,285 @@
+"""Several app processes on one database share sign-in state: sessions, OpenID nonces and
+associations, rate-limit counters. And the documented production command runs several workers."""
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+import requests
+from sqlalchemy import delete, func, select
+
+from app.extensions import db
+from app.models import OpenIDAssociation, OpenIDNonce, User
+from tests.support.web import csrf_token, flashes
+from tests.support.workers import ROOT, GunicornApp
+
+SECRET = "shared-by-every-worker-" + "s" * 40
+PUBLIC_HOST = "microblog.test"  # the one name both workers serve behind the (simulated) load balancer
+NOT_VERIFIED = "The provider's answer could not be verified. Please try again."
+
+
+def start_all(apps):
+    threads = [threading.Thread(target=app.start) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing = [app for app in apps if app.url is None or app.process.poll() is not None]
+    if missing:
+        for app in apps:
+            app.stop()
+        raise RuntimeError("a worker did not start:\n" + "\n".join(app.output for app in missing))
+    return apps
+
+
+@pytest.fixture
+def two_workers(app):
+    """Two independent gunicorn processes (testing config) on the test database."""
+    env = {
+        "MICROBLOG_CONFIG": "testing",
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+    }
+    workers = [GunicornApp(env), GunicornApp(env)]
+    yield start_all(workers)
+    for worker in workers:
+        worker.stop()
+
+
+class Browser:
+    """A browser behind a load balancer: every request is for PUBLIC_HOST; the test picks the worker."""
+
+    def __init__(self, cookies=None):
+        self.http = requests.Session()
+        if cookies is not None:
+            self.http.cookies.update(cookies)
+
+    def request(self, method, worker, url, **kwargs):
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"Host": PUBLIC_HOST}
+        return self.http.request(
+            method, worker.url + path, headers=headers, allow_redirects=False, timeout=15, **kwargs
+        )
+
+    def get(self, worker, url):
+        return self.request("GET", worker, url)
+
+    def post(self, worker, url, data):
+        return self.request("POST", worker, url, data=data)
+
+    def start_sign_in(self, worker, identifier):
+        """Submit the login form; return the provider URL the app redirects to."""
+        form = self.get(worker, "/login")
+        started = self.post(worker, "/login", {"csrf_token": csrf_token(form.text), "openid": identifier})
+        assert started.status_code == 302, started.text
+        return started.headers["Location"]
+
+
+def provider_answer(provider_url):
+    """Let the (auto-approving) provider answer; return the callback URL it sends the browser to."""
+    answer = requests.get(provider_url, allow_redirects=False, timeout=15)
+    assert answer.status_code == 302
+    callback = answer.headers["Location"]
+    assert callback.startswith(f"http://{PUBLIC_HOST}/login/openid/complete?")
+    return callback
+
+
+def count(app, model):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_session_started_on_one_worker_is_valid_on_the_other(app, two_workers, openid_provider):
+    worker_a, worker_b = two_workers
+    openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
+    browser = Browser()
+    callback = provider_answer(browser.start_sign_in(worker_a, openid_provider.identity("alice")))
+    assert browser.get(worker_a, callback).headers["Location"] == "/"
+    for worker in (worker_b, worker_a, worker_b):
+        assert "Hi, alice!" in browser.get(worker, "/").text
+    assert count(app, User) == 1
+
+
+def test_an_openid_answer_replayed_to_another_worker_is_rejected(app, two_workers, openid_provider):
+    worker_a, worker_b = two_workers
+    openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
+    browser = Browser()
+    provider_url = browser.start_sign_in(worker_a, openid_provider.identity("alice"))
+    # The cookies as they were before the answer arrived: the attempt's return_to token is
+    # still in them, so only the used-nonce record can tell the replay apart.
+    before_answer = browser.http.cookies.copy()
+    callback = provider_answer(provider_url)
+    assert browser.get(worker_a, callback).headers["Location"] == "/"
+    assert "Hi, alice!" in browser.get(worker_a, "/").text
+    assert count(app, OpenIDNonce) == 1 and count(app, OpenIDAssociation) == 1
+
+    replay = Browser(before_answer)
+    rejected = replay.get(worker_b, callback)
+    assert rejected.status_code == 302 and rejected.headers["Location"].startswith("/login")
+    assert ("error", NOT_VERIFIED) in flashes(replay.get(worker_b, rejected.headers["Location"]).text)
+    assert replay.get(worker_b, "/").headers["Location"].startswith("/login")  # not signed in
+    assert count(app, OpenIDNonce) == 1 and count(app, User) == 1
+
+    # Control: with the nonce record gone, the very same replay is accepted by worker B. So the
+    # signature, association and session all checked out: the shared nonce table stopped it.
+    with app.app_context():
+        db.session.execute(delete(OpenIDNonce))
+        db.session.commit()
+    accepted = Browser(before_answer)
+    assert accepted.get(worker_b, callback).headers["Location"] == "/"
+    assert "Hi, alice!" in accepted.get(worker_b, "/").text
+
+
+def test_an_association_made_by_one_worker_is_used_by_the_other(app, two_workers, openid_provider):
+    worker_a, worker_b = two_workers
+    for worker, name in ((worker_a, "first"), (worker_b, "second")):
+        browser = Browser()
+        callback = provider_answer(browser.start_sign_in(worker, openid_provider.identity(name)))
+        assert browser.get(worker, callback).headers["Location"] == "/"
+    associate_requests = [r for r in openid_provider.requests if r.get("openid.mode") == "associate"]
+    assert len(associate_requests) == 1  # worker B found worker A's association in the database
+    assert count(app, OpenIDAssociation) == 1 and count(app, User) == 2
+
+
+# --- rate limits in Redis ---------------------------------------------------------------------
+
+
+def sign_in_attempts(workers):
+    """POST /login (empty, so it goes nowhere) once on each worker in turn; return the statuses."""
+    statuses = []
+    for worker in workers:
+        browser = Browser()
+        form = browser.get(worker, "/login")
+        statuses.append(
+            browser.post(worker, "/login", {"csrf_token": csrf_token(form.text), "openid": ""}).status_code
+        )
+    return statuses
+
+
+def limited_workers(app, **env):
+    settings = {
+        "MICROBLOG_CONFIG": "testing",
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "LOGIN_RATE_LIMIT": "4 per minute",
+        **env,
+    }
+    return start_all([GunicornApp(settings), GunicornApp(settings)])
+
+
+def test_sign_in_rate_limit_is_shared_through_redis(app, redis_url):
+    prefix = f"microblog-test-{uuid.uuid4().hex}"
+    workers = limited_workers(app, RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix)
+    try:
+        statuses = sign_in_attempts([*workers, *workers, *workers])
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    keys = redis.Redis.from_url(redis_url).keys(f"*{prefix}*")
+    assert keys, "the counters are in Redis"
+
+
+def test_without_shared_storage_each_worker_counts_alone(app):
+    workers = limited_workers(app)  # memory:// (the default)
+    try:
+        statuses = sign_in_attempts([*workers, *workers, *workers])
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert statuses == [200, 200, 200, 200, 200, 200]  # why production sets RATELIMIT_STORAGE_URI
+
+
+# --- the production command ------------------------------------------------------------------------
+
+
+def production_env(database_url, **extra):
+    return {
+        "MICROBLOG_CONFIG": "production",
+        "SECRET_KEY": SECRET,
+        "DATABASE_URL": database_url,
+        "OPENID_ALLOW_PRIVATE_HOSTS": "1",  # the test provider is on loopback
+        **extra,
+    }
+
+
+class PlainHttpBrowser(Browser):
+    """Sends the production cookies (Secure, __Host-) back over plain http: the test has no TLS."""
+
+    def request(self, *args, **kwargs):
+        response = super().request(*args, **kwargs)
+        for cookie in self.http.cookies:
+            cookie.secure = False
+        return response
+
+
+def test_production_command_runs_several_workers_sharing_sign_in(app, openid_provider):
+    server = GunicornApp(production_env(app.config["SQLALCHEMY_DATABASE_URI"]), workers=2).start()
+    try:
+        openid_provider.behaviour.profiles["dave"] = {"nickname": "dave"}
+        browser = PlainHttpBrowser()
+        callback = provider_answer(browser.start_sign_in(server, openid_provider.identity("dave")))
+        assert browser.get(server, callback).headers["Location"] == "/"
+        cookies = browser.http.cookies.copy()
+
+        def signed_in_page(_):
+            fresh = PlainHttpBrowser(cookies)  # a new connection each time: the kernel picks the worker
+            return fresh.get(server, "/").text
+
+        with ThreadPoolExecutor(8) as pool:
+            pages = list(pool.map(signed_in_page, range(80)))
+    finally:
+        server.stop()
+    assert all("Hi, dave!" in page for page in pages)
+    entries = [json.loads(line) for line in server.lines if line.strip()]  # every line is JSON
+    boots = [e for e in entries if e["message"].startswith("Booting worker")]
+    assert len(boots) == 2
+    served_index = {e["pid"] for e in entries if e["logger"] == "microblog.request" and e["path"] == "/"}
+    assert len(served_index) == 2, "both workers served the signed-in page"
+    assert "openid." not in server.output and callback.split("?")[1] not in server.output
+
+
+def test_production_command_refuses_to_start_without_secret_key(database_url):
+    env = {**os.environ, **production_env(database_url), "WEB_CONCURRENCY": "1"}
+    env.pop("SECRET_KEY")
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "-b",
+        "127.0.0.1:0",
+        "app:create_app()",
+    ]
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stdout + result.stderr
+
+
+def gunicorn_settings(monkeypatch, **env):
+    for key in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def test_gunicorn_config_takes_workers_and_port_from_the_environment(monkeypatch):
+    settings = gunicorn_settings(monkeypatch, WEB_CONCURRENCY="6", PORT="8080")
+    assert settings["workers"] == 6 and settings["bind"] == ["0.0.0.0:8080"]
+    default = gunicorn_settings(monkeypatch)
+    assert default["workers"] == 2 * os.cpu_count() + 1 and default["workers"] > 1
+    assert default["bind"] == ["127.0.0.1:8000"]
+    assert default["accesslog"] is None  # gunicorn's access log would print OpenID answers
