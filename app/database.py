@@ -1,10 +1,10 @@
 """Bringing a database to the current schema, safely and repeatably, through the Alembic migrations."""
 
 from flask import current_app
-from flask_migrate import stamp, upgrade
 from sqlalchemy import inspect
 
 from app.extensions import db
+from app.migrating import load_migrate
 
 # The first migration: databases created before migrations existed already have its tables.
 BASELINE_REVISION = "0001"
@@ -23,7 +23,9 @@ def ensure_schema():
     A database created before migrations existed is first marked as being at
     the baseline migration, then upgraded like any other.
     """
-    directory = current_app.extensions["migrate"].directory
+    from flask_migrate import stamp, upgrade
+
+    directory = load_migrate(current_app).directory
     if unversioned_legacy_database():
         stamp(directory=directory, revision=BASELINE_REVISION)
     upgrade(directory=directory)

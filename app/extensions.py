@@ -3,11 +3,11 @@
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
+from app.migrating import LazyMigrate
 from app.openid_client import MicroblogOpenID
 
 # Named constraints, so migrations can alter them on every database (SQLite included).
@@ -20,7 +20,7 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate()
+migrate = LazyMigrate()  # the real Flask-Migrate loads only for migrations
 login_manager = LoginManager()
 csrf = CSRFProtect()
 oid = MicroblogOpenID()

@@ -1,4 +1,4 @@
-"""Migrations: every one applies to an empty SQLite and PostgreSQL database, and the result matches the models."""
+"""Migrations: every one applies to empty SQLite and PostgreSQL databases and matches the models."""
 
 import os
 import subprocess
@@ -11,12 +11,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade
-from sqlalchemy import create_engine, inspect, insert, make_url, select, text
+from sqlalchemy import create_engine, insert, inspect, make_url, select, text
 from sqlalchemy.pool import NullPool
 
 from app import MIGRATIONS_DIR, create_app
 from app.database import ensure_schema
 from app.extensions import db
+from app.migrating import load_migrate
 from app.models import User
 from config import normalise_database_url
 from tests.support.databases import upgrade_database
@@ -86,6 +87,7 @@ def test_migrations_applied_to_an_empty_database_match_the_models(empty_database
 def test_every_migration_downgrades_and_applies_again(empty_database):
     upgrade_database(empty_database)
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database})
+    load_migrate(app)
     with app.app_context():
         downgrade(directory=str(MIGRATIONS_DIR), revision="base")
         assert tables(empty_database) <= {"alembic_version"}
@@ -161,3 +163,26 @@ def test_upgrades_started_together_on_postgresql_wait_for_each_other(empty_postg
     results = [p.communicate(timeout=120) + (p.returncode,) for p in processes]
     assert [code for _, _, code in results] == [0, 0, 0], [err for _, err, _ in results]
     assert schema_drift(empty_postgres)[0] == []
+
+
+def test_serving_pages_never_imports_alembic():
+    """Flask-Migrate (and Alembic, ~11 MB per worker) load only for migrations."""
+    code = (
+        "import sys; from app import create_app; app = create_app('testing');"
+        "app.test_client().get('/login'); print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('alembic', 'flask_migrate', 'mako')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_flask_db_commands_are_listed_and_work(empty_sqlite):
+    flask = str(Path(sys.executable).with_name("flask"))
+    listed = run_tool([flask, "db", "--help"], empty_sqlite)
+    assert listed.returncode == 0 and "upgrade" in listed.stdout and "migrate" in listed.stdout
+    assert run_tool([flask, "db", "upgrade"], empty_sqlite).returncode == 0
+    current = run_tool([flask, "db", "current"], empty_sqlite)
+    assert current.returncode == 0 and f"{script_heads()[0]} (head)" in current.stdout
