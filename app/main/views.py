@@ -5,15 +5,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.extensions import db
 from app.main import bp
 from app.models import Post
+from app.pagination import paginate
 
 
 def latest_posts(page):
-    """One page of posts, newest first, authors loaded in the same query."""
+    """One page of posts, newest first, authors loaded in the same query (no COUNT: see app.pagination)."""
     query = select(Post).options(joinedload(Post.author)).order_by(Post.timestamp.desc(), Post.id.desc())
-    return db.paginate(query, page=page, per_page=current_app.config["POSTS_PER_PAGE"], error_out=False)
+    return paginate(query, page, current_app.config["POSTS_PER_PAGE"])
 
 
 @bp.get("/index")
