@@ -90,6 +90,12 @@ class WebClient:
         assert "/dev-openid/approve" in approval.url, approval.text
         return self.decide(approval, **profile)
 
+    def submit_autoform(self, page):
+        """Submit an auto-submitting form (a provider answer too long for a URL), as its script would."""
+        action = unescape(re.search(r'<form[^>]*action="([^"]+)"', page.text).group(1))
+        fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+        return self.post(action, {unescape(k): unescape(v) for k, v in fields})
+
     def logout(self):
         page = self.get("/")
         return self.post("/logout", {"csrf_token": csrf_token(page.text)})
