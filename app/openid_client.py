@@ -21,7 +21,7 @@ from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.yadis.manager import YadisServiceManager
 
 CONSUMER_STATE_KEY = "openid_consumer"
-RETURN_TO_TOKEN_KEY = "openid_rt"
+RETURN_TO_TOKEN_KEY = "openid_rt"  # noqa: S105 (a session key, not a secret)
 ASK_FOR = ["nickname", "email"]
 
 # Prefer HMAC-SHA256 whenever the provider offers it; SHA1 only as a fallback.
@@ -45,7 +45,7 @@ ENDPOINT_FIELDS = (
 )
 
 
-class SignInFailed(Exception):
+class SignInError(Exception):
     """An OpenID sign-in did not verify; the message is safe to show."""
 
 
@@ -158,22 +158,22 @@ class MicroblogOpenID(OpenID):
     def complete(self):
         """Verify the provider's answer to this request; return an OpenIDResponse.
 
-        Raises SignInFailed with a plain message when it does not verify.
+        Raises SignInError with a plain message when it does not verify.
         """
         args = request.args.to_dict()
         args.update(request.form.to_dict())
         expected = session.pop(RETURN_TO_TOKEN_KEY, None)
         if not expected or not secrets.compare_digest(str(args.get("rt", "")), expected):
-            raise SignInFailed("This sign-in attempt has expired or was not started here.")
+            raise SignInError("This sign-in attempt has expired or was not started here.")
         return_to = url_for("auth.openid_complete", rt=expected, _external=True)
         result = self._consumer().complete(args, return_to)
         if result.status == openid_consumer.SUCCESS and result.identity_url:
             return OpenIDResponse(result, self.extension_responses)
         if result.status == openid_consumer.CANCEL:
-            raise SignInFailed("Sign-in was cancelled at the provider.")
+            raise SignInError("Sign-in was cancelled at the provider.")
         if result.status == openid_consumer.SETUP_NEEDED:
-            raise SignInFailed("The provider needs you to sign in there first.")
-        raise SignInFailed("The provider's answer could not be verified. Please try again.")
+            raise SignInError("The provider needs you to sign in there first.")
+        raise SignInError("The provider's answer could not be verified. Please try again.")
 
 
 def _database_store():

@@ -44,7 +44,10 @@ def test_bad_identifiers_get_a_plain_message(raw, message):
 def test_provider_template_asks_for_a_clean_username():
     template = "http://op.test/<username>"
     assert identifier_from_provider(template, "bob") == "http://op.test/bob"
-    assert identifier_from_provider("https://steamcommunity.com/openid", None) == "https://steamcommunity.com/openid"
+    assert (
+        identifier_from_provider("https://steamcommunity.com/openid", None)
+        == "https://steamcommunity.com/openid"
+    )
     for bad in ("", "a/b", "a b", "x" * 65, "../etc"):
         with pytest.raises(IdentifierError):
             identifier_from_provider(template, bad)

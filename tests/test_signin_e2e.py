@@ -14,7 +14,9 @@ def users(app):
 
 def identities(app):
     with app.app_context():
-        return [(i.subject, i.user.nickname) for i in db.session.scalars(select(Identity).order_by(Identity.id))]
+        return [
+            (i.subject, i.user.nickname) for i in db.session.scalars(select(Identity).order_by(Identity.id))
+        ]
 
 
 def test_local_provider_first_sign_in_creates_user(app, browser, live_server):
@@ -86,7 +88,9 @@ def test_bad_identifier_keeps_what_was_typed(browser):
     assert 'value="ftp://example.com/me"' in page.text
 
 
-def test_provider_asserting_someone_elses_email_gets_its_own_account(app, browser, live_server, openid_provider):
+def test_provider_asserting_someone_elses_email_gets_its_own_account(
+    app, browser, live_server, openid_provider
+):
     browser.sign_in_local("alice", email="alice@example.test")
     browser.logout()
     openid_provider.behaviour.profiles["mallory"] = {"nickname": "alice", "email": "alice@example.test"}

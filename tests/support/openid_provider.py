@@ -88,13 +88,15 @@ class TestOpenIDProvider:
 
     def xrds(self, name):
         service_type = (
-            "http://specs.openid.net/auth/2.0/server" if name is None else "http://specs.openid.net/auth/2.0/signon"
+            "http://specs.openid.net/auth/2.0/server"
+            if name is None
+            else "http://specs.openid.net/auth/2.0/signon"
         )
         local_id = "" if name is None else f"<LocalID>{self.yadis_identity(name)}</LocalID>"
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             '<xrds:XRDS xmlns:xrds="xri://$xrds" xmlns="xri://$xrd*($v*2.0)"><XRD>'
-            f"<Service priority=\"0\"><Type>{service_type}</Type>"
+            f'<Service priority="0"><Type>{service_type}</Type>'
             f"<URI>{self.base_url}/endpoint</URI>{local_id}</Service></XRD></xrds:XRDS>"
         )
         return Response(body, mimetype="application/xrds+xml")
@@ -114,7 +116,9 @@ class TestOpenIDProvider:
 
     def answer(self, openid_request):
         behaviour = self.behaviour
-        if behaviour.decision != "approve" or (openid_request.immediate and behaviour.decision == "setup_needed"):
+        if behaviour.decision != "approve" or (
+            openid_request.immediate and behaviour.decision == "setup_needed"
+        ):
             return openid_request.answer(False)
         if openid_request.idSelect():
             identity = self.identity(behaviour.select_name)

@@ -60,7 +60,9 @@ class WebClient:
         kwargs.setdefault("timeout", 10)
         return self.http.post(self.url(path), data=data, **kwargs)
 
-    def start_sign_in(self, identifier="", remember=False, next_url=None, provider=None, username=None, **kwargs):
+    def start_sign_in(
+        self, identifier="", remember=False, next_url=None, provider=None, username=None, **kwargs
+    ):
         """Submit the login form as a person would; follows redirects unless told not to."""
         page = self.get("/login" + (f"?next={requests.utils.quote(next_url)}" if next_url else ""))
         data = {"csrf_token": csrf_token(page.text), "openid": identifier}
@@ -86,7 +88,9 @@ class WebClient:
 
     def sign_in_local(self, username, remember=False, next_url=None, **profile):
         """Sign in through the local test provider, approving with the given profile."""
-        approval = self.start_sign_in(remember=remember, next_url=next_url, provider=LOCAL_PROVIDER_INDEX, username=username)
+        approval = self.start_sign_in(
+            remember=remember, next_url=next_url, provider=LOCAL_PROVIDER_INDEX, username=username
+        )
         assert "/dev-openid/approve" in approval.url, approval.text
         return self.decide(approval, **profile)
 
