@@ -20,6 +20,8 @@ from openid.consumer import consumer as openid_consumer
 from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.yadis.manager import YadisServiceManager
 
+from app.redirects import safe_next
+
 CONSUMER_STATE_KEY = "openid_consumer"
 RETURN_TO_TOKEN_KEY = "openid_rt"  # noqa: S105 (a session key, not a secret)
 ASK_FOR = ["nickname", "email"]
@@ -136,6 +138,10 @@ class MicroblogOpenID(OpenID):
 
     def __init__(self):
         super().__init__(store_factory=_database_store)
+
+    def get_next_url(self):
+        """Flask-OpenID's own `next`/Referer fallback, narrowed to the one safe-redirect check."""
+        return safe_next(request.values.get("next")) or url_for("main.index")
 
     def _consumer(self):
         consumer = openid_consumer.Consumer(JsonConsumerSession(), self.store_factory())
