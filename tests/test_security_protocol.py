@@ -97,7 +97,9 @@ def test_assertion_without_claimed_id_signs_no_one_in(app, browser, live_server,
         ("setup_needed", "The provider needs you to sign in there first."),
     ],
 )
-def test_cancel_and_setup_needed_sign_no_one_in(app, browser, live_server, openid_provider, decision, message):
+def test_cancel_and_setup_needed_sign_no_one_in(
+    app, browser, live_server, openid_provider, decision, message
+):
     openid_provider.behaviour.decision = decision
     page = browser.start_sign_in(openid_provider.identity("bob"))
     assert_refused(app, browser, live_server, page, message)
