@@ -30,6 +30,7 @@ def create_app(config_name=None, overrides=None):
 def register_extensions(app):
     """Bind every extension object to the app."""
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
+    from app.fetcher import install_openid_fetcher
 
     db.init_app(app)
     migrate.init_app(app, db)
@@ -39,10 +40,7 @@ def register_extensions(app):
     limiter.init_app(app)
     login_manager.init_app(app)
     configure_login(login_manager)
-    try:  # TEMP until app/fetcher.py lands
-        from app.fetcher import install_openid_fetcher  # noqa: F401
-    except ImportError:
-        pass
+    install_openid_fetcher()  # process-wide; each fetch follows the current app's policy
 
 
 def configure_login(manager):
