@@ -81,12 +81,12 @@ def register_blueprints(app):
 
 def register_request_hooks(app):
     """Per-request set-up: g.user, absolute session lifetime."""
-    from app.auth.signin import SIGNED_IN_AT_KEY, end_user_session, session_expired
+    from app.auth.signin import SIGNED_IN_AT_KEY, drop_expired_session, session_expired
 
     @app.before_request
     def load_signed_in_user():
         if current_user.is_authenticated and session_expired():
-            end_user_session()
+            drop_expired_session()
         g.user = current_user
 
     @user_loaded_from_cookie.connect_via(app)

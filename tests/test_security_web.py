@@ -87,6 +87,25 @@ def test_sessions_have_an_absolute_lifetime(app, client, auth):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
+def with_session_changes(app, browser, **changes):
+    """Rewrite the browser's signed session cookie (as if time had passed)."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    data = serializer.loads(browser.http.cookies.get("session"))
+    data.update(changes)
+    browser.http.cookies.set("session", serializer.dumps(data), domain="127.0.0.1")
+
+
+def test_expired_session_falls_back_to_the_remember_cookie(app, live_server):
+    lifetime = app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    remembered, plain = WebClient(live_server.url), WebClient(live_server.url)
+    remembered.sign_in_local("alice", remember=True)
+    plain.sign_in_local("bob")
+    for browser in (remembered, plain):
+        with_session_changes(app, browser, signed_in_at=int(time.time() - lifetime - 5))
+    assert "Hi, alice!" in remembered.get("/").text
+    assert plain.get("/").url.startswith(live_server.url + "/login")
+
+
 def test_nothing_from_the_cookie_is_unpickled(app, live_server, tmp_path):
     marker = tmp_path / "pwned"
 
