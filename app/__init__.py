@@ -73,6 +73,7 @@ def register_operations(app):
 def register_extensions(app):
     """Bind every extension object to the app."""
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
+    from app.fetcher import install_openid_fetcher
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
@@ -82,10 +83,7 @@ def register_extensions(app):
     limiter.init_app(app)
     login_manager.init_app(app)
     configure_login(login_manager)
-    try:  # TEMP until app/fetcher.py lands
-        from app.fetcher import install_openid_fetcher  # noqa: F401
-    except ImportError:
-        pass
+    install_openid_fetcher()  # process-wide; each fetch follows the current app's policy
 
 
 def configure_login(manager):
@@ -126,18 +124,19 @@ def register_blueprints(app):
 
 def register_request_hooks(app):
     """Per-request set-up: g.user, absolute session lifetime."""
-    from app.auth.signin import SIGNED_IN_AT_KEY, end_user_session, session_expired
+    from app.auth.signin import SIGNED_IN_AT_KEY, drop_expired_session, session_expired
 
     @app.before_request
     def load_signed_in_user():
         if current_user.is_authenticated and session_expired():
-            end_user_session()
+            drop_expired_session()
         g.user = current_user
 
     @user_loaded_from_cookie.connect_via(app)
     def restart_session_clock(sender, user):
-        from flask import session
         import time
+
+        from flask import session
 
         session[SIGNED_IN_AT_KEY] = int(time.time())
 
@@ -159,14 +158,19 @@ def register_errorhandlers(app):
             from app.extensions import db
 
             db.session.rollback()
-        return render_template("errors/error.html", code=code, title=messages.get(code, "Error"), error=error), code
+        return render_template(
+            "errors/error.html", code=code, title=messages.get(code, "Error"), error=error
+        ), code
 
     for code in messages:
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        message = "This form has expired or did not come from this site. Please go back, reload the page and try again."
+        message = (
+            "This form has expired or did not come from this site. "
+            "Please go back, reload the page and try again."
+        )
         return render_template("errors/error.html", code=400, title="Form expired", message=message), 400
 
 

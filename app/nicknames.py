@@ -60,9 +60,7 @@ def unique_nickname(base):
     base = clean_nickname(base) or "user"
     stem = base[: NICKNAME_MAX - 10]  # every candidate below starts with this
     taken = set(
-        db.session.scalars(
-            select(User.nickname).where(User.nickname.startswith(stem, autoescape=True))
-        )
+        db.session.scalars(select(User.nickname).where(User.nickname.startswith(stem, autoescape=True)))
     )
     if base not in taken:
         return base

@@ -21,7 +21,12 @@ class ApproveForm(FlaskForm):
     """What the person confirms: who they are and what the provider tells the site."""
 
     username = StringField(
-        "Username", validators=[DataRequired(), Length(max=64), Regexp(NAME_RULE, message="Use letters, digits, '_', '.' or '-'.")]
+        "Username",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(NAME_RULE, message="Use letters, digits, '_', '.' or '-'."),
+        ],
     )
     nickname = StringField("Nickname sent to the site", validators=[Optional(), Length(max=64)])
     email = StringField("Email sent to the site", validators=[Optional(), Length(max=254)])
@@ -42,6 +47,12 @@ def pending_request():
         return None
 
 
+def nothing_pending():
+    """The page shown when no sign-in is waiting for approval in this browser."""
+    flash("There is no sign-in waiting for approval.", "info")
+    return render_template("devprovider/about.html")
+
+
 @bp.get("/")
 def op_identifier():
     """The provider's own identifier: an XRDS document for directed identity."""
@@ -54,7 +65,12 @@ def identity(name):
     """A local test account's identity page, found by HTML discovery."""
     if not re.match(NAME_RULE, name):
         abort(404)
-    return render_template("devprovider/identity.html", name=name, endpoint=url_for("devprovider.endpoint", _external=True), identity=identity_url(name))
+    return render_template(
+        "devprovider/identity.html",
+        name=name,
+        endpoint=url_for("devprovider.endpoint", _external=True),
+        identity=identity_url(name),
+    )
 
 
 @bp.route("/endpoint", methods=["GET", "POST"])
@@ -82,8 +98,7 @@ def approve():
     """Ask the person to approve or cancel the pending sign-in."""
     openid_request = pending_request()
     if openid_request is None:
-        flash("There is no sign-in waiting for approval.", "info")
-        return render_template("devprovider/about.html"), 200
+        return nothing_pending()
     name = "" if openid_request.idSelect() else openid_request.identity.rstrip("/").rsplit("/", 1)[-1]
     form = ApproveForm(username=name, nickname=name, email=f"{name}@example.test" if name else "")
     return render_template("devprovider/approve.html", form=form, openid_request=openid_request)
@@ -94,8 +109,7 @@ def decide():
     """Send the person's answer (approve with the profile, or cancel) back to the site."""
     openid_request = pending_request()
     if openid_request is None:
-        flash("There is no sign-in waiting for approval.", "info")
-        return render_template("devprovider/about.html"), 200
+        return nothing_pending()
     server = openid_server()
     if "cancel" in request.form:
         session.pop(PENDING_KEY, None)

@@ -4,14 +4,15 @@ It answers automatically (no approval page) as the test tells it to, and can
 be made to misbehave for the attack tests. It runs on its own loopback port.
 """
 
-import threading
 from dataclasses import dataclass, field
 
 from openid.extensions import ax, sreg
-from openid.server.server import Encoder, ProtocolError, Server
+from openid.message import OPENID_NS
+from openid.server.server import Encoder, OpenIDResponse, ProtocolError, Server
 from openid.store.memstore import MemoryStore
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.web import LiveServer
 
 AX_URIS = {
     "nickname": "http://axschema.org/namePerson/friendly",
@@ -27,7 +28,8 @@ class ProviderBehaviour:
     select_name: str = "selected"  # account chosen under directed identity
     profiles: dict = field(default_factory=dict)  # name -> {"nickname": .., "email": ..}
     pad_bytes: int = 0  # extra signed data, to force the auto-submitting form answer
-    tamper: object = None  # callable(response) applied after the answer is built
+    rewrite: object = None  # callable(response) applied before the answer is signed
+    tamper: object = None  # callable(response) applied after the answer is signed
 
 
 class TestOpenIDProvider:
@@ -36,18 +38,16 @@ class TestOpenIDProvider:
     def __init__(self):
         self.behaviour = ProviderBehaviour()
         self.requests = []
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+        self._server = LiveServer(self.wsgi)
+        self.base_url = self._server.url
         self.openid_server = Server(MemoryStore(), self.base_url + "/endpoint")
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self):
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def identity(self, name):
         """The HTML-discovered identity URL of an account."""
@@ -116,9 +116,11 @@ class TestOpenIDProvider:
 
     def answer(self, openid_request):
         behaviour = self.behaviour
-        if behaviour.decision != "approve" or (
-            openid_request.immediate and behaviour.decision == "setup_needed"
-        ):
+        if behaviour.decision == "setup_needed":
+            response = OpenIDResponse(openid_request)
+            response.fields.setArg(OPENID_NS, "mode", "setup_needed")
+            return response
+        if behaviour.decision != "approve":
             return openid_request.answer(False)
         if openid_request.idSelect():
             identity = self.identity(behaviour.select_name)
@@ -130,6 +132,8 @@ class TestOpenIDProvider:
         self.add_profile(openid_request, response, behaviour.profiles.get(name, {}))
         if behaviour.pad_bytes:
             response.fields.setArg("http://example.test/pad", "pad", "x" * behaviour.pad_bytes)
+        if behaviour.rewrite:
+            behaviour.rewrite(response)
         return response
 
     @staticmethod

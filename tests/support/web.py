@@ -94,6 +94,30 @@ class WebClient:
         assert "/dev-openid/approve" in approval.url, approval.text
         return self.decide(approval, **profile)
 
+    def capture_callback(self, identifier):
+        """Start sign-in and fetch the provider's answer without delivering it.
+
+        Returns the callback URL (the provider's redirect back to the app) and
+        a copy of the cookies as they were before the answer was delivered.
+        """
+        start = self.start_sign_in(identifier, allow_redirects=False)
+        assert start.status_code == 302, start.text
+        answer = self.http.get(start.headers["Location"], allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        return answer.headers["Location"], self.http.cookies.copy()
+
+    def with_cookies(self, cookies):
+        """Another browser holding exactly these cookies."""
+        other = WebClient(self.base_url)
+        other.http.cookies.update(cookies)
+        return other
+
+    def submit_autoform(self, page):
+        """Submit an auto-submitting form (a provider answer too long for a URL), as its script would."""
+        action = unescape(re.search(r'<form[^>]*action="([^"]+)"', page.text).group(1))
+        fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+        return self.post(action, {unescape(k): unescape(v) for k, v in fields})
+
     def logout(self):
         page = self.get("/")
         return self.post("/logout", {"csrf_token": csrf_token(page.text)})
