@@ -25,7 +25,7 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 # Recycle each worker now and then, so a slow leak can never grow without bound.
-max_requests = 5000
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 5000)
 max_requests_jitter = 500
 
 # Proxy headers are trusted by the app's ProxyFix settings alone (PROXY_FIX_*), not by gunicorn.
