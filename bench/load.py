@@ -1,0 +1,245 @@
+"""The benchmark's client, run as its own process: page load at a given concurrency, or sign-in round trips.
+
+    python bench/load.py page URL --concurrency 16 --duration 8 [--cookie "name=value"] [--expect TEXT]
+    python bench/load.py signin APP_URL PROVIDER_URL --identity URL --rounds 50 [--cold --database-url URL]
+
+Prints one JSON object. Plain http.client over keep-alive connections, one thread per
+concurrent client; latencies are measured around each full request/response.
+"""
+
+import argparse
+import http.client
+import json
+import re
+import statistics
+import sys
+import threading
+import time
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode, urlsplit
+
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+WARMUP_SECONDS = 1.0
+
+
+def percentile(values, fraction):
+    """The value below which `fraction` of the sorted values fall (nearest rank)."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+class Connection:
+    """One keep-alive HTTP connection to one host, reopened when the server closes it."""
+
+    def __init__(self, base_url):
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port
+        self.conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                response = self.conn.getresponse()
+                data = response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return response, data
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+# --- page load ------------------------------------------------------------------------------------
+
+
+def page_worker(url, headers, expect, start, deadline, results, errors):
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    connection = Connection(url)
+    latencies = []
+    while True:
+        began = time.perf_counter()
+        if began >= deadline:
+            break
+        response, data = connection.request("GET", path, headers=headers)
+        elapsed = time.perf_counter() - began
+        if response.status != 200 or (expect and expect.encode() not in data):
+            errors.append(response.status)
+        elif began >= start:
+            latencies.append(elapsed)
+    connection.close()
+    results.extend(latencies)
+
+
+def run_page_load(url, concurrency, duration, cookie=None, expect=None):
+    """GET url from `concurrency` clients for `duration` seconds after a warm-up; return the figures."""
+    headers = {"Cookie": cookie} if cookie else {}
+    now = time.perf_counter()
+    start, deadline = now + WARMUP_SECONDS, now + WARMUP_SECONDS + duration
+    results, errors = [], []
+    threads = [
+        threading.Thread(target=page_worker, args=(url, headers, expect, start, deadline, results, errors))
+        for _ in range(concurrency)
+    ]
+    cpu_before = time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "concurrency": concurrency,
+        "requests": len(results),
+        "errors": len(errors),
+        "rps": len(results) / duration,
+        "p50_ms": percentile(results, 0.50) * 1000,
+        "p99_ms": percentile(results, 0.99) * 1000,
+        "client_cpu_s": time.process_time() - cpu_before,
+    }
+
+
+# --- sign-in round trips ------------------------------------------------------------------------------
+
+
+class Browser:
+    """Cookies and keep-alive connections, like a browser; cookies are kept whatever their Secure flag."""
+
+    def __init__(self):
+        self.cookies = {}
+        self.connections = {}
+
+    def request(self, method, url, form=None):
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        connection = self.connections.setdefault(origin, Connection(origin))
+        headers = {}
+        body = None
+        if self.cookies and parts.hostname == "127.0.0.1":
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        began = time.perf_counter()
+        response, data = connection.request(method, path or "/", body=body, headers=headers)
+        elapsed = time.perf_counter() - began
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return response, data.decode("utf-8", "replace"), elapsed
+
+    def close(self):
+        for connection in self.connections.values():
+            connection.close()
+
+
+def back_channel_seconds(provider, stats_url):
+    """Seconds the provider has spent serving the app's own requests so far (read outside the timed steps)."""
+    _, body, _ = provider.request("GET", stats_url)
+    return json.loads(body)["back_channel_seconds"]
+
+
+def sign_in_once(app_url, identity, provider, stats_url):
+    """One full sign-in with a new browser; returns (total, app share, provider share) in seconds.
+
+    Steps: GET /login, POST /login (the app discovers the provider and, when cold,
+    associates with it), GET the provider's URL (it answers at once), GET the
+    callback (the app verifies the signed answer and signs the user in).
+    App share = the client-side time of the three requests to the app, minus the
+    time the provider spent serving the app's back-channel requests (discovery,
+    association) meanwhile, as the provider itself measured it.
+    """
+    browser = Browser()
+    before = back_channel_seconds(provider, stats_url)
+    _, page, t_form = browser.request("GET", app_url + "/login")
+    token = CSRF_PATTERN.search(page).group(1)
+    started, _, t_start = browser.request(
+        "POST", app_url + "/login", {"csrf_token": token, "openid": identity}
+    )
+    assert started.status == 302, started.status
+    answer, _, t_provider = browser.request("GET", started.getheader("Location"))
+    assert answer.status == 302, answer.status
+    finished, _, t_callback = browser.request("GET", answer.getheader("Location"))
+    assert finished.status == 302 and finished.getheader("Location") == "/", finished.getheader("Location")
+    browser.close()
+    back_channel = back_channel_seconds(provider, stats_url) - before
+    total = t_form + t_start + t_provider + t_callback
+    app_share = t_form + t_start + t_callback - back_channel
+    return total, app_share, total - app_share, browser.cookies
+
+
+def forget_associations(database_url):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM openid_association"))
+    engine.dispose()
+
+
+def run_sign_ins(app_url, provider_url, identity, rounds, cold=False, database_url=None):
+    """Sign in `rounds` times in a row (cold: the app forgets its association first each time)."""
+    provider = Browser()
+    totals, app_shares, provider_shares = [], [], []
+    cookies = None
+    for _ in range(rounds):
+        if cold:
+            forget_associations(database_url)
+        total, app_share, provider_share, cookies = sign_in_once(
+            app_url, identity, provider, provider_url + "/__stats"
+        )
+        totals.append(total)
+        app_shares.append(app_share)
+        provider_shares.append(provider_share)
+    return {
+        "rounds": rounds,
+        "cold": cold,
+        "per_second": rounds / sum(totals),
+        "p50_ms": statistics.median(totals) * 1000,
+        "app_p50_ms": statistics.median(app_shares) * 1000,
+        "app_per_second": rounds / sum(app_shares),
+        "provider_p50_ms": statistics.median(provider_shares) * 1000,
+        "cookies": cookies,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    page = sub.add_parser("page")
+    page.add_argument("url")
+    page.add_argument("--concurrency", type=int, default=1)
+    page.add_argument("--duration", type=float, default=8)
+    page.add_argument("--cookie")
+    page.add_argument("--expect")
+    signin = sub.add_parser("signin")
+    signin.add_argument("app_url")
+    signin.add_argument("provider_url")
+    signin.add_argument("--identity", required=True)
+    signin.add_argument("--rounds", type=int, default=50)
+    signin.add_argument("--cold", action="store_true")
+    signin.add_argument("--database-url")
+    args = parser.parse_args(argv)
+    if args.mode == "page":
+        result = run_page_load(args.url, args.concurrency, args.duration, args.cookie, args.expect)
+    else:
+        result = run_sign_ins(
+            args.app_url, args.provider_url, args.identity, args.rounds, args.cold, args.database_url
+        )
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
