@@ -1,4 +1,4 @@
-"""Create the database schema. Safe to run again: nothing existing is changed or lost."""
+"""Bring the database to the latest schema by its migrations (as `flask db upgrade` does). Safe to rerun."""
 
 from app import create_app
 from app.database import ensure_schema

@@ -26,12 +26,14 @@ def get_metadata():
     return current_app.extensions["migrate"].db.metadata
 
 
-config.set_main_option("sqlalchemy.url", get_engine().url.render_as_string(hide_password=False).replace("%", "%%"))
+DATABASE_URL = get_engine().url.render_as_string(hide_password=False)
+config.set_main_option("sqlalchemy.url", DATABASE_URL.replace("%", "%%"))
 
 
 def run_migrations_offline():
     """Emit the SQL for the migrations instead of running them (`flask db upgrade --sql`)."""
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=get_metadata(), literal_binds=True)
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 

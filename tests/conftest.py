@@ -22,7 +22,7 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory):
-    """A database at the latest migration, made once per run: the PostgreSQL test database or an SQLite file."""
+    """A database at the latest migration, made once per run: the PostgreSQL test database or SQLite."""
     if TEST_DATABASE_URL:
         return migrated_postgres(TEST_DATABASE_URL)
     return migrated_sqlite(tmp_path_factory.mktemp("schema") / "migrated.db")

@@ -1,4 +1,4 @@
-"""Queries and growth: the index page runs a fixed number of queries, pages hold 20 posts, lookups use indexes."""
+"""Queries and growth: a fixed number of queries per index page, 20 posts a page, lookups use indexes."""
 
 import re
 from datetime import UTC, datetime, timedelta
