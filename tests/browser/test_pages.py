@@ -62,9 +62,13 @@ def test_error_pages_look_like_the_site(site, page):
     site.problems[:] = [p for p in site.problems if "status of 404" not in p]
 
 
-@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("width", [320, 390, 1280])
 def test_pages_fit_the_screen_without_sideways_scrolling(site, live_server, width):
-    options = PHONE if width == 390 else {"viewport": {"width": width, "height": 800}}
+    options = (
+        {**PHONE, "viewport": {"width": width, "height": 800}}
+        if width < 500
+        else {"viewport": {"width": width, "height": 800}}
+    )
     page = site.new_page(**options)
     for name in visit_all_pages(site, page, live_server):
         overflow = page.evaluate(
