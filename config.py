@@ -1,8 +1,8 @@
 """Configuration classes, chosen by MICROBLOG_CONFIG and overridable from the environment."""
 
+import json
 import os
 import secrets
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,9 +20,9 @@ class ConfigError(RuntimeError):
     """Raised when the configuration cannot be used safely."""
 
 
-def dev_secret_key(tmp_dir=TMP_DIR):
+def dev_secret_key(tmp_dir=None):
     """Return a random development secret kept in tmp/, creating it on first use."""
-    path = Path(tmp_dir) / "dev-secret-key"
+    path = Path(tmp_dir or TMP_DIR) / "dev-secret-key"
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,9 +68,7 @@ class Config:
     def finalise(cls, settings):
         """Fill settings that depend on others; called after environment overrides."""
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
-            settings["SQLALCHEMY_DATABASE_URI"] = settings.get("DATABASE_URL") or sqlite_url(
-                "microblog.db"
-            )
+            settings["SQLALCHEMY_DATABASE_URI"] = settings.get("DATABASE_URL") or sqlite_url("microblog.db")
 
 
 class DevelopmentConfig(Config):
@@ -102,9 +100,7 @@ class TestingConfig(Config):
         if not settings.get("SECRET_KEY"):
             settings["SECRET_KEY"] = secrets.token_hex(32)
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
-            settings["SQLALCHEMY_DATABASE_URI"] = (
-                settings.get("DATABASE_URL") or "sqlite:///:memory:"
-            )
+            settings["SQLALCHEMY_DATABASE_URI"] = settings.get("DATABASE_URL") or "sqlite:///:memory:"
 
 
 class ProductionConfig(Config):
@@ -143,8 +139,6 @@ def _parse_env_value(raw, current):
     if isinstance(current, timedelta):
         return timedelta(seconds=int(raw))
     if isinstance(current, list):
-        import json
-
         return json.loads(raw)
     return raw
 
@@ -154,9 +148,7 @@ def load_config(name=None, overrides=None, environ=None):
     environ = os.environ if environ is None else environ
     name = name or environ.get("MICROBLOG_CONFIG", "development")
     if name not in CONFIGS:
-        raise ConfigError(
-            f"MICROBLOG_CONFIG={name!r} is not one of: {', '.join(sorted(CONFIGS))}."
-        )
+        raise ConfigError(f"MICROBLOG_CONFIG={name!r} is not one of: {', '.join(sorted(CONFIGS))}.")
     cls = CONFIGS[name]
     settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
     for key, current in list(settings.items()):
@@ -166,12 +158,3 @@ def load_config(name=None, overrides=None, environ=None):
     settings["MICROBLOG_CONFIG"] = name
     cls.finalise(settings)
     return settings
-
-
-def exit_on_config_error(func):
-    """Run func, turning a ConfigError into a one-line message and exit status 1."""
-    try:
-        return func()
-    except ConfigError as exc:
-        print(f"microblog: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None

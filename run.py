@@ -24,7 +24,13 @@ def main(argv=None):
     debug = app.config["MICROBLOG_CONFIG"] == "development" and app.config["DEBUG"]
     print(f" * Microblog ({app.config['MICROBLOG_CONFIG']}) on http://{args.host}:{args.port}/")
     # threaded: the local test provider answers the app's own discovery requests.
-    app.run(host=args.host, port=args.port, debug=debug, threaded=True, use_reloader=debug and not os.environ.get("MICROBLOG_NO_RELOAD"))
+    app.run(
+        host=args.host,
+        port=args.port,
+        debug=debug,
+        threaded=True,
+        use_reloader=debug and not os.environ.get("MICROBLOG_NO_RELOAD"),
+    )
 
 
 if __name__ == "__main__":

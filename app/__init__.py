@@ -95,8 +95,9 @@ def register_request_hooks(app):
 
     @user_loaded_from_cookie.connect_via(app)
     def restart_session_clock(sender, user):
-        from flask import session
         import time
+
+        from flask import session
 
         session[SIGNED_IN_AT_KEY] = int(time.time())
 
@@ -118,14 +119,19 @@ def register_errorhandlers(app):
             from app.extensions import db
 
             db.session.rollback()
-        return render_template("errors/error.html", code=code, title=messages.get(code, "Error"), error=error), code
+        return render_template(
+            "errors/error.html", code=code, title=messages.get(code, "Error"), error=error
+        ), code
 
     for code in messages:
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        message = "This form has expired or did not come from this site. Please go back, reload the page and try again."
+        message = (
+            "This form has expired or did not come from this site. "
+            "Please go back, reload the page and try again."
+        )
         return render_template("errors/error.html", code=400, title="Form expired", message=message), 400
 
 

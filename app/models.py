@@ -31,13 +31,9 @@ class User(UserMixin, db.Model):
     nickname: Mapped[str] = mapped_column(String(NICKNAME_MAX), unique=True, index=True)
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    session_token: Mapped[str] = mapped_column(
-        String(64), unique=True, index=True, default=new_session_token
-    )
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, index=True, default=new_session_token)
 
-    identities: Mapped[list["Identity"]] = relationship(
-        back_populates="user", cascade="all, delete-orphan"
-    )
+    identities: Mapped[list["Identity"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", lazy="dynamic"
     )
@@ -105,4 +101,3 @@ class OpenIDNonce(db.Model):
     server_url: Mapped[str] = mapped_column(String(2048))
     timestamp: Mapped[int] = mapped_column(Integer, index=True)
     salt: Mapped[str] = mapped_column(String(64))
-

@@ -20,8 +20,10 @@ from openid.consumer import consumer as openid_consumer
 from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.yadis.manager import YadisServiceManager
 
+from app.redirects import safe_next
+
 CONSUMER_STATE_KEY = "openid_consumer"
-RETURN_TO_TOKEN_KEY = "openid_rt"
+RETURN_TO_TOKEN_KEY = "openid_rt"  # noqa: S105 (a session key, not a secret)
 ASK_FOR = ["nickname", "email"]
 
 # Prefer HMAC-SHA256 whenever the provider offers it; SHA1 only as a fallback.
@@ -45,7 +47,7 @@ ENDPOINT_FIELDS = (
 )
 
 
-class SignInFailed(Exception):
+class SignInError(Exception):
     """An OpenID sign-in did not verify; the message is safe to show."""
 
 
@@ -137,6 +139,10 @@ class MicroblogOpenID(OpenID):
     def __init__(self):
         super().__init__(store_factory=_database_store)
 
+    def get_next_url(self):
+        """Flask-OpenID's own `next`/Referer fallback, narrowed to the one safe-redirect check."""
+        return safe_next(request.values.get("next")) or url_for("main.index")
+
     def _consumer(self):
         consumer = openid_consumer.Consumer(JsonConsumerSession(), self.store_factory())
         consumer.consumer.negotiator = SHA256_FIRST
@@ -158,22 +164,22 @@ class MicroblogOpenID(OpenID):
     def complete(self):
         """Verify the provider's answer to this request; return an OpenIDResponse.
 
-        Raises SignInFailed with a plain message when it does not verify.
+        Raises SignInError with a plain message when it does not verify.
         """
         args = request.args.to_dict()
         args.update(request.form.to_dict())
         expected = session.pop(RETURN_TO_TOKEN_KEY, None)
         if not expected or not secrets.compare_digest(str(args.get("rt", "")), expected):
-            raise SignInFailed("This sign-in attempt has expired or was not started here.")
+            raise SignInError("This sign-in attempt has expired or was not started here.")
         return_to = url_for("auth.openid_complete", rt=expected, _external=True)
         result = self._consumer().complete(args, return_to)
         if result.status == openid_consumer.SUCCESS and result.identity_url:
             return OpenIDResponse(result, self.extension_responses)
         if result.status == openid_consumer.CANCEL:
-            raise SignInFailed("Sign-in was cancelled at the provider.")
+            raise SignInError("Sign-in was cancelled at the provider.")
         if result.status == openid_consumer.SETUP_NEEDED:
-            raise SignInFailed("The provider needs you to sign in there first.")
-        raise SignInFailed("The provider's answer could not be verified. Please try again.")
+            raise SignInError("The provider needs you to sign in there first.")
+        raise SignInError("The provider's answer could not be verified. Please try again.")
 
 
 def _database_store():

@@ -86,8 +86,6 @@ class DatabaseOpenIDStore(OpenIDStore):
     def cleanupAssociations(self):  # noqa: N802
         """Delete expired associations; return how many."""
         now = int(time.time())
-        result = db.session.execute(
-            delete(OpenIDAssociation).where(OpenIDAssociation.expires < now)
-        )
+        result = db.session.execute(delete(OpenIDAssociation).where(OpenIDAssociation.expires < now))
         db.session.commit()
         return result.rowcount

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Identity, User
-from tests.support.web import flashes
+from tests.support.web import LOCAL_PROVIDER_INDEX, WebClient, flashes
 
 
 def users(app):
@@ -14,7 +14,9 @@ def users(app):
 
 def identities(app):
     with app.app_context():
-        return [(i.subject, i.user.nickname) for i in db.session.scalars(select(Identity).order_by(Identity.id))]
+        return [
+            (i.subject, i.user.nickname) for i in db.session.scalars(select(Identity).order_by(Identity.id))
+        ]
 
 
 def test_local_provider_first_sign_in_creates_user(app, browser, live_server):
@@ -32,3 +34,125 @@ def test_second_sign_in_is_same_user(app, browser, live_server):
     page = browser.sign_in_local("alice", nickname="renamed-at-provider")
     assert "Hi, alice!" in page.text
     assert len(users(app)) == 1
+
+
+def test_anonymous_visit_goes_to_login_with_message(browser, live_server):
+    page = browser.get("/index?page=1")
+    assert page.url == live_server.url + "/login?next=/index?page%3D1"
+    assert ("info", "Please sign in to see this page.") in flashes(page.text)
+
+
+def test_next_survives_the_round_trip(browser, live_server):
+    page = browser.sign_in_local("alice", next_url="/index?page=2")
+    assert page.url == live_server.url + "/index?page=2"
+    assert "Hi, alice!" in page.text
+
+
+def test_remember_me_keeps_a_fresh_browser_signed_in(browser, live_server):
+    browser.sign_in_local("alice", remember=True)
+    remember = browser.http.cookies.get("remember_token")
+    assert remember
+    fresh = WebClient(live_server.url)
+    fresh.http.cookies.set("remember_token", remember, domain="127.0.0.1")
+    page = fresh.get("/")
+    assert page.url == live_server.url + "/" and "Hi, alice!" in page.text
+
+
+def test_without_remember_me_there_is_no_remember_cookie(browser, live_server):
+    page = browser.sign_in_local("alice", remember=False)
+    assert "Hi, alice!" in page.text
+    assert "remember_token" not in browser.http.cookies
+
+
+def test_cancel_at_provider_signs_no_one_in(app, browser, live_server):
+    approval = browser.start_sign_in(provider=LOCAL_PROVIDER_INDEX, username="alice")
+    page = browser.decide(approval, approve=False)
+    assert page.url.startswith(live_server.url + "/login")
+    assert ("error", "Sign-in was cancelled at the provider.") in flashes(page.text)
+    assert users(app) == []
+    assert browser.get("/").url.startswith(live_server.url + "/login")
+
+
+def test_unreachable_provider_shows_a_message(app, browser, live_server):
+    page = browser.start_sign_in("http://127.0.0.1:9/nobody")
+    assert page.url.startswith(live_server.url + "/login")
+    [(category, message)] = flashes(page.text)
+    assert category == "error" and "could not find an OpenID provider" in message
+    assert users(app) == []
+
+
+def test_bad_identifier_keeps_what_was_typed(browser):
+    page = browser.start_sign_in("ftp://example.com/me", remember=True)
+    assert page.status_code == 200
+    assert ("error", "An OpenID must be an http or https address.") in flashes(page.text)
+    assert 'value="ftp://example.com/me"' in page.text
+
+
+def test_provider_asserting_someone_elses_email_gets_its_own_account(
+    app, browser, live_server, openid_provider
+):
+    browser.sign_in_local("alice", email="alice@example.test")
+    browser.logout()
+    openid_provider.behaviour.profiles["mallory"] = {"nickname": "alice", "email": "alice@example.test"}
+    page = browser.start_sign_in(openid_provider.identity("mallory"))
+    assert "Hi, alice-2!" in page.text
+    assert [(u.nickname, u.email) for u in users(app)] == [
+        ("alice", "alice@example.test"),
+        ("alice-2", "alice@example.test"),
+    ]
+    assert identities(app)[1] == (openid_provider.identity("mallory"), "alice-2")
+
+
+def test_provider_sending_no_profile_gets_a_derived_nickname(app, browser, openid_provider):
+    openid_provider.behaviour.select_name = "7656119"
+    page = browser.start_sign_in(openid_provider.op_identifier)
+    assert "Hi, user-7656119!" in page.text
+    [user] = users(app)
+    assert user.email is None
+    assert identities(app) == [(openid_provider.identity("7656119"), "user-7656119")]
+
+
+def test_yadis_discovery_of_a_user_identifier(app, browser, openid_provider):
+    openid_provider.behaviour.profiles["dave"] = {"nickname": "dave"}
+    page = browser.start_sign_in(openid_provider.yadis_identity("dave"))
+    assert "Hi, dave!" in page.text
+    assert identities(app) == [(openid_provider.yadis_identity("dave"), "dave")]
+
+
+def test_long_answer_comes_back_as_a_form_post(app, browser, live_server, openid_provider):
+    openid_provider.behaviour.profiles["erin"] = {"nickname": "erin"}
+    openid_provider.behaviour.pad_bytes = 3000
+    form_page = browser.start_sign_in(openid_provider.identity("erin"))
+    assert form_page.url.startswith(openid_provider.base_url), "expected the provider's auto-submit form"
+    page = browser.submit_autoform(form_page)
+    assert page.url == live_server.url + "/"
+    assert "Hi, erin!" in page.text
+
+
+def test_associations_prefer_hmac_sha256(browser, openid_provider):
+    browser.start_sign_in(openid_provider.identity("frank"))
+    associate = [r for r in openid_provider.requests if r.get("openid.mode") == "associate"]
+    assert associate and associate[0]["openid.assoc_type"] == "HMAC-SHA256"
+
+
+def test_logout_clears_session_and_remember_cookie(browser, live_server):
+    browser.sign_in_local("alice", remember=True)
+    remember = browser.http.cookies.get("remember_token")
+    page = browser.logout()
+    assert ("info", "You have been signed out.") in flashes(page.text)
+    assert "remember_token" not in browser.http.cookies
+    assert browser.get("/").url.startswith(live_server.url + "/login")
+    assert remember
+
+
+def test_get_logout_signs_no_one_out(browser, live_server):
+    browser.sign_in_local("alice")
+    page = browser.get("/logout")
+    assert page.status_code == 200
+    assert "Hi, alice!" in browser.get("/").text
+
+
+def test_signed_in_user_posting_login_goes_to_index(browser, live_server):
+    browser.sign_in_local("alice")
+    page = browser.get("/login")
+    assert page.url == live_server.url + "/"

@@ -1,5 +1,8 @@
 """Sign-in forms and the checks on what a visitor types."""
 
+import re
+from urllib.parse import urlsplit
+
 from flask_wtf import FlaskForm
 from openid.consumer.discover import normalizeURL
 from openid.yadis.discover import DiscoveryFailure
@@ -11,6 +14,7 @@ from app.nicknames import nickname_problem
 IDENTIFIER_MAX = 255
 USERNAME_PLACEHOLDER = "<username>"
 XRI_LEADING_CHARS = "=@+$!("
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d)")  # a scheme, not host:port
 
 
 class IdentifierError(ValueError):
@@ -32,10 +36,15 @@ def normalise_identifier(raw):
         raise IdentifierError("That OpenID contains characters a web address cannot have.")
     if value.startswith("xri://") or value[0] in XRI_LEADING_CHARS:
         raise IdentifierError("XRI identifiers are not supported; please use a web address.")
-    scheme, sep, _ = value.partition("://")
-    if sep and scheme.lower() not in ("http", "https"):
+    scheme = _SCHEME.match(value)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
         raise IdentifierError("An OpenID must be an http or https address.")
     try:
+        parts = urlsplit(value)
+        if not (parts.scheme and parts.netloc):
+            value = "http://" + value  # python3-openid's discoverURI does the same
+        if not urlsplit(value).hostname:
+            raise ValueError("no host")
         normalised = normalizeURL(value)
     except (DiscoveryFailure, ValueError):
         raise IdentifierError("That does not look like a valid OpenID address.") from None

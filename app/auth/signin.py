@@ -62,8 +62,8 @@ def finish_pending_sign_in(user, pending):
 
 def end_user_session():
     """Sign out here: clear the session and the remember cookie."""
-    logout_user()
     session.clear()
+    logout_user()  # after clear: it leaves the flag that deletes the remember cookie
 
 
 def session_expired():

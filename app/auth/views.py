@@ -6,9 +6,8 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 
 from app.auth import bp
-from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
-from app.openid_client import SignInFailed
 from app.auth.accounts import VerifiedSignIn
+from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
 from app.auth.signin import (
     end_user_session,
     finish_sign_in,
@@ -17,6 +16,7 @@ from app.auth.signin import (
 )
 from app.extensions import csrf, db, limiter, oid
 from app.models import OPENID2_ISSUER, new_session_token
+from app.openid_client import SignInError
 from app.redirects import redirect_next
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def openid_complete():
     """Verify the provider's answer, then sign in the user behind that identity."""
     try:
         answer = oid.complete()
-    except SignInFailed as exc:
+    except SignInError as exc:
         flash(str(exc), "error")
         return redirect(login_page_url())
     except Exception as exc:  # noqa: BLE001 - any failure verifying a remote answer
@@ -134,4 +134,3 @@ def logout_everywhere():
     end_user_session()
     flash("You have been signed out on every device.", "info")
     return redirect(url_for("main.index"))
-

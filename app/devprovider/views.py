@@ -21,7 +21,12 @@ class ApproveForm(FlaskForm):
     """What the person confirms: who they are and what the provider tells the site."""
 
     username = StringField(
-        "Username", validators=[DataRequired(), Length(max=64), Regexp(NAME_RULE, message="Use letters, digits, '_', '.' or '-'.")]
+        "Username",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(NAME_RULE, message="Use letters, digits, '_', '.' or '-'."),
+        ],
     )
     nickname = StringField("Nickname sent to the site", validators=[Optional(), Length(max=64)])
     email = StringField("Email sent to the site", validators=[Optional(), Length(max=254)])
@@ -54,7 +59,12 @@ def identity(name):
     """A local test account's identity page, found by HTML discovery."""
     if not re.match(NAME_RULE, name):
         abort(404)
-    return render_template("devprovider/identity.html", name=name, endpoint=url_for("devprovider.endpoint", _external=True), identity=identity_url(name))
+    return render_template(
+        "devprovider/identity.html",
+        name=name,
+        endpoint=url_for("devprovider.endpoint", _external=True),
+        identity=identity_url(name),
+    )
 
 
 @bp.route("/endpoint", methods=["GET", "POST"])

@@ -8,7 +8,8 @@ import threading
 from dataclasses import dataclass, field
 
 from openid.extensions import ax, sreg
-from openid.server.server import Encoder, ProtocolError, Server
+from openid.message import OPENID_NS
+from openid.server.server import Encoder, OpenIDResponse, ProtocolError, Server
 from openid.store.memstore import MemoryStore
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -27,7 +28,8 @@ class ProviderBehaviour:
     select_name: str = "selected"  # account chosen under directed identity
     profiles: dict = field(default_factory=dict)  # name -> {"nickname": .., "email": ..}
     pad_bytes: int = 0  # extra signed data, to force the auto-submitting form answer
-    tamper: object = None  # callable(response) applied after the answer is built
+    rewrite: object = None  # callable(response) applied before the answer is signed
+    tamper: object = None  # callable(response) applied after the answer is signed
 
 
 class TestOpenIDProvider:
@@ -88,13 +90,15 @@ class TestOpenIDProvider:
 
     def xrds(self, name):
         service_type = (
-            "http://specs.openid.net/auth/2.0/server" if name is None else "http://specs.openid.net/auth/2.0/signon"
+            "http://specs.openid.net/auth/2.0/server"
+            if name is None
+            else "http://specs.openid.net/auth/2.0/signon"
         )
         local_id = "" if name is None else f"<LocalID>{self.yadis_identity(name)}</LocalID>"
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             '<xrds:XRDS xmlns:xrds="xri://$xrds" xmlns="xri://$xrd*($v*2.0)"><XRD>'
-            f"<Service priority=\"0\"><Type>{service_type}</Type>"
+            f'<Service priority="0"><Type>{service_type}</Type>'
             f"<URI>{self.base_url}/endpoint</URI>{local_id}</Service></XRD></xrds:XRDS>"
         )
         return Response(body, mimetype="application/xrds+xml")
@@ -114,7 +118,11 @@ class TestOpenIDProvider:
 
     def answer(self, openid_request):
         behaviour = self.behaviour
-        if behaviour.decision != "approve" or (openid_request.immediate and behaviour.decision == "setup_needed"):
+        if behaviour.decision == "setup_needed":
+            response = OpenIDResponse(openid_request)
+            response.fields.setArg(OPENID_NS, "mode", "setup_needed")
+            return response
+        if behaviour.decision != "approve":
             return openid_request.answer(False)
         if openid_request.idSelect():
             identity = self.identity(behaviour.select_name)
@@ -126,6 +134,8 @@ class TestOpenIDProvider:
         self.add_profile(openid_request, response, behaviour.profiles.get(name, {}))
         if behaviour.pad_bytes:
             response.fields.setArg("http://example.test/pad", "pad", "x" * behaviour.pad_bytes)
+        if behaviour.rewrite:
+            behaviour.rewrite(response)
         return response
 
     @staticmethod

@@ -67,7 +67,9 @@ class WebClient:
         kwargs.setdefault("timeout", 10)
         return self.http.post(self.url(path), data=data, **kwargs)
 
-    def start_sign_in(self, identifier="", remember=False, next_url=None, provider=None, username=None, **kwargs):
+    def start_sign_in(
+        self, identifier="", remember=False, next_url=None, provider=None, username=None, **kwargs
+    ):
         """Submit the login form as a person would; follows redirects unless told not to."""
         page = self.get("/login" + (f"?next={requests.utils.quote(next_url)}" if next_url else ""))
         data = {"csrf_token": csrf_token(page.text), "openid": identifier}
@@ -93,7 +95,9 @@ class WebClient:
 
     def sign_in_local(self, username, remember=False, next_url=None, **profile):
         """Sign in through the local test provider, approving with the given profile."""
-        approval = self.start_sign_in(remember=remember, next_url=next_url, provider=LOCAL_PROVIDER_INDEX, username=username)
+        approval = self.start_sign_in(
+            remember=remember, next_url=next_url, provider=LOCAL_PROVIDER_INDEX, username=username
+        )
         assert "/dev-openid/approve" in approval.url, approval.text
         return self.decide(approval, **profile)
 
@@ -104,6 +108,30 @@ class WebClient:
     def cancel_nickname(self, step_page):
         """Cancel the "Choose your nickname" step."""
         return self.post("/login/nickname/cancel", {"csrf_token": csrf_token(step_page.text)})
+
+    def capture_callback(self, identifier):
+        """Start sign-in and fetch the provider's answer without delivering it.
+
+        Returns the callback URL (the provider's redirect back to the app) and
+        a copy of the cookies as they were before the answer was delivered.
+        """
+        start = self.start_sign_in(identifier, allow_redirects=False)
+        assert start.status_code == 302, start.text
+        answer = self.http.get(start.headers["Location"], allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        return answer.headers["Location"], self.http.cookies.copy()
+
+    def with_cookies(self, cookies):
+        """Another browser holding exactly these cookies."""
+        other = WebClient(self.base_url)
+        other.http.cookies.update(cookies)
+        return other
+
+    def submit_autoform(self, page):
+        """Submit an auto-submitting form (a provider answer too long for a URL), as its script would."""
+        action = unescape(re.search(r'<form[^>]*action="([^"]+)"', page.text).group(1))
+        fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+        return self.post(action, {unescape(k): unescape(v) for k, v in fields})
 
     def logout(self):
         page = self.get("/")

@@ -1,0 +1,1 @@
+"""OpenID Connect test infrastructure: a real provider (oidc-provider) and a forging one."""

@@ -1,0 +1,143 @@
+"""Configuration: environments, environment overrides, secrets, and the entry scripts."""
+
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+import config
+from app import create_app
+from config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def script_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("MICROBLOG_CONFIG", "SECRET_KEY", "DATABASE_URL")}
+    env.update(extra)
+    return env
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = subprocess.run(
+        [sys.executable, "-c", "from app import create_app; create_app()"],
+        cwd=ROOT,
+        env=script_env(MICROBLOG_CONFIG="production"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SECRET_KEY" in lines[0], result.stderr
+
+
+def test_production_defaults_are_safe():
+    app = create_app("production", {"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert not app.debug
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+    assert not app.config["DEV_OPENID_PROVIDER"] and not app.config["OPENID_ALLOW_PRIVATE_HOSTS"]
+    client = app.test_client()
+    assert client.get("/dev-openid/alice").status_code == 404
+    assert "Local test provider" not in client.get("/login").get_data(as_text=True)
+
+
+def test_development_generates_a_secret_and_keeps_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "TMP_DIR", tmp_path)
+    first = load_config("development", environ={})["SECRET_KEY"]
+    second = load_config("development", environ={})["SECRET_KEY"]
+    assert first == second and len(first) == 64
+    key_file = tmp_path / "dev-secret-key"
+    assert key_file.read_text() == first
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    monkeypatch.setattr(config, "TMP_DIR", tmp_path / "other")
+    assert load_config("development", environ={})["SECRET_KEY"] != first
+
+
+def test_settings_come_from_the_environment():
+    settings = load_config(
+        environ={
+            "MICROBLOG_CONFIG": "testing",
+            "POSTS_PER_PAGE": "5",
+            "OPENID_ALLOW_PRIVATE_HOSTS": "false",
+            "DATABASE_URL": "sqlite:////tmp/elsewhere.db",
+            "OUTBOUND_TIMEOUT": "2.5",
+            "SECRET_KEY": "from-env",
+        }
+    )
+    assert settings["MICROBLOG_CONFIG"] == "testing"
+    assert settings["POSTS_PER_PAGE"] == 5
+    assert settings["OPENID_ALLOW_PRIVATE_HOSTS"] is False
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/elsewhere.db"
+    assert settings["OUTBOUND_TIMEOUT"] == 2.5
+    assert settings["SECRET_KEY"] == "from-env"
+
+
+def test_default_database_is_sqlite_under_tmp():
+    settings = load_config("development", environ={})
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{ROOT / 'tmp' / 'microblog.db'}"
+
+
+def test_unknown_config_name_is_refused():
+    with pytest.raises(ConfigError, match="MICROBLOG_CONFIG"):
+        load_config(environ={"MICROBLOG_CONFIG": "staging"})
+
+
+def test_db_create_is_safe_to_run_again(tmp_path):
+    db_file = tmp_path / "mb.db"
+    env = script_env(MICROBLOG_CONFIG="development", DATABASE_URL=f"sqlite:///{db_file}", SECRET_KEY="k" * 40)
+
+    def run():
+        return subprocess.run(
+            [sys.executable, "db_create.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    assert run().returncode == 0
+    with sqlite3.connect(db_file) as conn:
+        conn.execute(
+            "INSERT INTO user (nickname, session_token, created_at) VALUES ('keep', 'tok', '2026-01-01')"
+        )
+    second = run()
+    assert second.returncode == 0, second.stderr
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT nickname FROM user").fetchall() == [("keep",)]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_run_py_serves_the_app_and_creates_the_database(tmp_path):
+    db_file = tmp_path / "run.db"
+    port = free_port()
+    env = script_env(DATABASE_URL=f"sqlite:///{db_file}", SECRET_KEY="k" * 40, MICROBLOG_NO_RELOAD="1")
+    proc = subprocess.Popen(
+        [sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "run.py did not start"
+                time.sleep(0.2)
+        assert page.status_code == 200 and "Local test provider" in page.text
+        assert db_file.exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

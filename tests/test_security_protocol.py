@@ -1,0 +1,130 @@
+"""OpenID 2.0 protocol attacks against a real provider on loopback: each must sign no one in."""
+
+import pytest
+from openid.message import OPENID_NS
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import OpenIDNonce, User
+from tests.support.web import flashes
+
+VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
+
+
+def user_count(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(User.id)))
+
+
+def assert_refused(app, browser, live_server, page, message=VERIFY_FAILED):
+    assert page.url.startswith(live_server.url + "/login"), page.url
+    assert ("error", message) in flashes(page.text)
+    assert user_count(app) == 0
+    assert browser.get("/").url.startswith(live_server.url + "/login")
+
+
+def test_replayed_assertion_is_rejected(app, browser, live_server, openid_provider):
+    openid_provider.behaviour.profiles["victim"] = {"nickname": "victim"}
+    callback, cookies_before = browser.capture_callback(openid_provider.identity("victim"))
+    assert "Hi, victim!" in browser.get(callback).text
+    with app.app_context():
+        assert db.session.scalar(select(func.count(OpenIDNonce.id))) == 1
+    # The attacker holds the same pre-callback session, so only the used nonce can stop this.
+    attacker = browser.with_cookies(cookies_before)
+    page = attacker.get(callback)
+    assert page.url.startswith(live_server.url + "/login")
+    assert ("error", VERIFY_FAILED) in flashes(page.text)
+    assert attacker.get("/").url.startswith(live_server.url + "/login")
+
+
+def set_signed_nickname(response):
+    response.fields.setArg("http://openid.net/extensions/sreg/1.1", "nickname", "admin")
+
+
+def drop_from_signed(response):
+    signed = response.fields.getArg(OPENID_NS, "signed").split(",")
+    response.fields.setArg(OPENID_NS, "signed", ",".join(f for f in signed if f != "sreg.nickname"))
+
+
+@pytest.mark.parametrize("tamper", [set_signed_nickname, drop_from_signed], ids=["tampered", "dropped"])
+def test_tampered_signed_fields_are_rejected(app, browser, live_server, openid_provider, tamper):
+    openid_provider.behaviour.profiles["bob"] = {"nickname": "bob"}
+    openid_provider.behaviour.tamper = tamper
+    page = browser.start_sign_in(openid_provider.identity("bob"))
+    assert_refused(app, browser, live_server, page)
+
+
+def return_to_rewriter(new_return_to):
+    def rewrite(response):
+        old = response.fields.getArg(OPENID_NS, "return_to")
+        response.fields.setArg(OPENID_NS, "return_to", new_return_to(old))
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda url: url.replace("127.0.0.1", "localhost"),
+        lambda url: url.replace("/login/openid/complete", "/index"),
+        lambda url: url.split("?")[0] + "?janrain_nonce=" + url.split("janrain_nonce=")[1],
+        lambda url: url.replace("rt=", "rt=x"),
+    ],
+    ids=["other-host", "other-path", "missing-parameter", "other-token"],
+)
+def test_return_to_mismatch_is_rejected(app, browser, live_server, openid_provider, change):
+    openid_provider.behaviour.rewrite = return_to_rewriter(change)
+    callback, _ = browser.capture_callback(openid_provider.identity("bob"))
+    page = browser.get(callback.replace(callback.split("?")[0], live_server.url + "/login/openid/complete"))
+    assert page.url.startswith(live_server.url + "/login")
+    assert user_count(app) == 0
+
+
+def test_assertion_without_claimed_id_signs_no_one_in(app, browser, live_server, openid_provider):
+    def drop_identity(response):
+        response.fields.delArg(OPENID_NS, "claimed_id")
+        response.fields.delArg(OPENID_NS, "identity")
+
+    openid_provider.behaviour.rewrite = drop_identity
+    page = browser.start_sign_in(openid_provider.identity("bob"))
+    assert_refused(app, browser, live_server, page)
+
+
+@pytest.mark.parametrize(
+    ("decision", "message"),
+    [
+        ("cancel", "Sign-in was cancelled at the provider."),
+        ("setup_needed", "The provider needs you to sign in there first."),
+    ],
+)
+def test_cancel_and_setup_needed_sign_no_one_in(
+    app, browser, live_server, openid_provider, decision, message
+):
+    openid_provider.behaviour.decision = decision
+    page = browser.start_sign_in(openid_provider.identity("bob"))
+    assert_refused(app, browser, live_server, page, message)
+
+
+def test_profile_values_come_from_signed_fields_only(app, browser, openid_provider):
+    def add_unsigned_nickname(response):
+        response.fields.setArg("http://openid.net/extensions/sreg/1.1", "nickname", "admin")
+
+    openid_provider.behaviour.select_name = "42"
+    openid_provider.behaviour.tamper = add_unsigned_nickname
+    page = browser.start_sign_in(openid_provider.op_identifier)
+    assert "Hi, user-42!" in page.text
+    with app.app_context():
+        assert db.session.scalars(select(User.nickname)).all() == ["user-42"]
+
+
+def test_hostile_profile_values_are_cleaned_and_escaped(app, browser, openid_provider):
+    openid_provider.behaviour.profiles["eve"] = {
+        "nickname": '"><script>alert(1)</script>' + "x" * 60,
+        "email": "eve@exa\x07mple.test",
+    }
+    page = browser.start_sign_in(openid_provider.identity("eve"))
+    assert "<script>alert(1)" not in page.text
+    with app.app_context():
+        user = db.session.scalars(select(User)).one()
+    assert user.nickname.startswith("script-alert-1-script") and len(user.nickname) == 64
+    assert user.email is None

@@ -1,0 +1,204 @@
+"""Sessions, cookies, CSRF, redirects, headers and rate limits, each attacked directly."""
+
+import base64
+import pickle
+import time
+
+from app import create_app
+from app.database import ensure_schema
+from app.extensions import db
+from app.models import Post
+from tests.support.web import WebClient, csrf_token, flashes
+
+CSRF_MESSAGE = "This form has expired or did not come from this site."
+
+
+def session_cookie_for(app, data):
+    """A session cookie signed with the app's key, holding exactly `data`."""
+    return app.session_interface.get_signing_serializer(app).dumps(data)
+
+
+# --- cookies ---------------------------------------------------------------------------
+
+
+def test_cookie_flags_in_development(browser):
+    browser.sign_in_local("alice", remember=True)
+    by_name = {c.name: c for c in browser.http.cookies}
+    for name in ("session", "remember_token"):
+        cookie = by_name[name]
+        assert cookie.has_nonstandard_attr("HttpOnly"), name
+        assert cookie.get_nonstandard_attr("SameSite") == "Lax", name
+
+
+def test_production_cookies_are_secure_with_host_prefix(tmp_path):
+    app = create_app(
+        "production", {"SECRET_KEY": "s" * 40, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"}
+    )
+    with app.app_context():
+        ensure_schema()
+    client = app.test_client()
+    response = client.get("/login", base_url="https://microblog.example")
+    header = response.headers["Set-Cookie"]
+    assert header.startswith("__Host-session=")
+    for flag in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
+        assert flag in header
+    assert "Domain=" not in header
+    assert app.config["REMEMBER_COOKIE_NAME"].startswith("__Host-") and app.config["REMEMBER_COOKIE_SECURE"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def test_sign_in_starts_a_fresh_session(app, live_server):
+    browser = WebClient(live_server.url)
+    planted = session_cookie_for(app, {"planted": "by-attacker", "_user_id": "nobody"})
+    browser.http.cookies.set("session", planted, domain="127.0.0.1")
+    browser.sign_in_local("alice")
+    cookie = browser.http.cookies.get("session")
+    data = app.session_interface.get_signing_serializer(app).loads(cookie)
+    assert "planted" not in data
+    assert "openid_consumer" not in data and "login_next" not in data
+
+
+def test_sign_out_everywhere_revokes_other_sessions_and_remember_cookies(app, live_server):
+    laptop, phone = WebClient(live_server.url), WebClient(live_server.url)
+    laptop.sign_in_local("alice", remember=True)
+    phone.sign_in_local("alice", remember=True)
+    old_remember = phone.http.cookies.get("remember_token")
+    page = laptop.get("/")
+    page = laptop.post("/logout/everywhere", {"csrf_token": csrf_token(page.text)})
+    assert ("info", "You have been signed out on every device.") in flashes(page.text)
+    assert phone.get("/").url.startswith(live_server.url + "/login")
+    stolen = WebClient(live_server.url)
+    stolen.http.cookies.set("remember_token", old_remember, domain="127.0.0.1")
+    assert stolen.get("/").url.startswith(live_server.url + "/login")
+    assert "Hi, alice!" in laptop.sign_in_local("alice").text
+
+
+def test_sessions_have_an_absolute_lifetime(app, client, auth):
+    auth.login("alice")
+    assert client.get("/").status_code == 200
+    lifetime = app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    with client.session_transaction() as session:
+        session["signed_in_at"] = int(time.time() - lifetime - 5)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_nothing_from_the_cookie_is_unpickled(app, live_server, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = {" p": base64.b64encode(pickle.dumps(Exploit())).decode()}
+    browser = WebClient(live_server.url)
+    # Planted where this app keeps consumer state, and where Flask-OpenID's own wrapper would look.
+    state = {"openid_rt": "tok", "openid_consumer": {"_openid_consumer_last_token": payload}, "lt": payload}
+    cookie = session_cookie_for(app, state)
+    browser.http.cookies.set("session", cookie, domain="127.0.0.1")
+    page = browser.get(
+        "/login/openid/complete?rt=tok&openid.mode=id_res&openid.ns=http://specs.openid.net/auth/2.0"
+    )
+    assert page.url.startswith(live_server.url + "/login")
+    assert not marker.exists()
+
+
+# --- CSRF and GET -----------------------------------------------------------------------
+
+
+def test_login_post_without_csrf_token_is_refused_without_fetching(browser, openid_provider):
+    response = browser.post("/login", {"openid": openid_provider.identity("bob")})
+    assert response.status_code == 400
+    assert CSRF_MESSAGE in response.text and "Traceback" not in response.text
+    assert openid_provider.requests == []
+
+
+def test_login_post_with_a_foreign_csrf_token_is_refused(browser, live_server, openid_provider):
+    other = WebClient(live_server.url)
+    token = csrf_token(other.get("/login").text)
+    browser.get("/login")
+    response = browser.post("/login", {"openid": openid_provider.identity("bob"), "csrf_token": token})
+    assert response.status_code == 400
+    assert openid_provider.requests == []
+
+
+def test_logout_needs_csrf_token(browser):
+    browser.sign_in_local("alice")
+    response = browser.post("/logout", {})
+    assert response.status_code == 400 and CSRF_MESSAGE in response.text
+    assert "Hi, alice!" in browser.get("/").text
+    response = browser.post("/logout/everywhere", {})
+    assert response.status_code == 400
+    assert "Hi, alice!" in browser.get("/").text
+
+
+def test_state_never_changes_on_get(app, client, auth):
+    auth.login("alice")
+    for path in ("/logout", "/logout/everywhere", "/login"):
+        client.get(path)
+    assert client.get("/").status_code == 200
+
+
+def test_logout_next_is_checked(browser, live_server):
+    browser.sign_in_local("alice")
+    page = browser.get("/")
+    response = browser.post(
+        "/logout", {"csrf_token": csrf_token(page.text), "next": "//evil.com"}, allow_redirects=False
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_hostile_referer_is_never_followed(browser, live_server, openid_provider):
+    openid_provider.behaviour.profiles["bob"] = {"nickname": "bob"}
+    browser.http.headers["Referer"] = "https://evil.com/"
+    page = browser.start_sign_in(openid_provider.identity("bob"))
+    assert page.url == live_server.url + "/"
+
+
+# --- output, headers, limits ---------------------------------------------------------------
+
+
+def test_post_bodies_are_escaped(app, client, auth):
+    user = auth.login("alice")
+    with app.app_context():
+        db.session.add(Post(body='<script>alert("x")</script>', user_id=user.id))
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+
+
+def test_security_headers_on_html_responses(client):
+    for path in ("/login", "/does-not-exist"):
+        response = client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        for directive in (
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "script-src 'self'",
+        ):
+            assert directive in csp
+        assert "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] in ("same-origin", "no-referrer", "strict-origin")
+    assert "<script>" not in client.get("/login").get_data(as_text=True).replace('<script src="', "")
+
+
+def test_starting_sign_in_is_rate_limited(tmp_path, openid_provider):
+    app = create_app(
+        "testing",
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/r.db", "LOGIN_RATE_LIMIT": "3 per minute"},
+    )
+    with app.app_context():
+        ensure_schema()
+    client = app.test_client()
+    statuses = []
+    for _ in range(5):
+        html = client.get("/login").get_data(as_text=True)
+        response = client.post("/login", data={"openid": "ftp://nope", "csrf_token": csrf_token(html)})
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 429, 429]
+    assert "too often" in response.get_data(as_text=True)
