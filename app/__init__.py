@@ -30,6 +30,7 @@ def create_app(config_name=None, overrides=None):
 def register_extensions(app):
     """Bind every extension object to the app."""
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
+    from app.fetcher import install_openid_fetcher
 
     db.init_app(app)
     migrate.init_app(app, db)
@@ -39,10 +40,7 @@ def register_extensions(app):
     limiter.init_app(app)
     login_manager.init_app(app)
     configure_login(login_manager)
-    try:  # TEMP until app/fetcher.py lands
-        from app.fetcher import install_openid_fetcher  # noqa: F401
-    except ImportError:
-        pass
+    install_openid_fetcher()  # process-wide; each fetch follows the current app's policy
 
 
 def configure_login(manager):
@@ -85,12 +83,12 @@ def register_blueprints(app):
 
 def register_request_hooks(app):
     """Per-request set-up: g.user, absolute session lifetime."""
-    from app.auth.signin import SIGNED_IN_AT_KEY, end_user_session, session_expired
+    from app.auth.signin import SIGNED_IN_AT_KEY, drop_expired_session, session_expired
 
     @app.before_request
     def load_signed_in_user():
         if current_user.is_authenticated and session_expired():
-            end_user_session()
+            drop_expired_session()
         g.user = current_user
 
     @user_loaded_from_cookie.connect_via(app)

@@ -8,7 +8,8 @@ from app import create_app
 from app.database import ensure_schema
 from app.extensions import db
 from app.models import Post
-from tests.support.web import WebClient, csrf_token, flashes
+from tests.support.listener import Listener, hang
+from tests.support.web import LiveServer, WebClient, csrf_token, flashes
 
 CSRF_MESSAGE = "This form has expired or did not come from this site."
 
@@ -84,6 +85,25 @@ def test_sessions_have_an_absolute_lifetime(app, client, auth):
         session["signed_in_at"] = int(time.time() - lifetime - 5)
     response = client.get("/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def with_session_changes(app, browser, **changes):
+    """Rewrite the browser's signed session cookie (as if time had passed)."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    data = serializer.loads(browser.http.cookies.get("session"))
+    data.update(changes)
+    browser.http.cookies.set("session", serializer.dumps(data), domain="127.0.0.1")
+
+
+def test_expired_session_falls_back_to_the_remember_cookie(app, live_server):
+    lifetime = app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    remembered, plain = WebClient(live_server.url), WebClient(live_server.url)
+    remembered.sign_in_local("alice", remember=True)
+    plain.sign_in_local("bob")
+    for browser in (remembered, plain):
+        with_session_changes(app, browser, signed_in_at=int(time.time() - lifetime - 5))
+    assert "Hi, alice!" in remembered.get("/").text
+    assert plain.get("/").url.startswith(live_server.url + "/login")
 
 
 def test_nothing_from_the_cookie_is_unpickled(app, live_server, tmp_path):
@@ -202,3 +222,81 @@ def test_starting_sign_in_is_rate_limited(tmp_path, openid_provider):
         statuses.append(response.status_code)
     assert statuses == [200, 200, 200, 429, 429]
     assert "too often" in response.get_data(as_text=True)
+
+
+# --- outbound fetching from the sign-in flow ----------------------------------------------------
+
+
+def strict_app(tmp_path, **overrides):
+    settings = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/s.db", "OPENID_ALLOW_PRIVATE_HOSTS": False}
+    settings.update(overrides)
+    app = create_app("testing", settings)
+    with app.app_context():
+        ensure_schema()
+    return app
+
+
+def test_sign_in_never_fetches_internal_addresses(tmp_path):
+    app = strict_app(tmp_path)
+    listener = Listener()
+    try:
+        client = app.test_client()
+        for target in (
+            listener.url("/"),
+            f"http://2130706433:{listener.port}/",
+            f"http://0x7f.1:{listener.port}/",
+        ):
+            html = client.get("/login").get_data(as_text=True)
+            response = client.post("/login", data={"openid": target, "csrf_token": csrf_token(html)})
+            assert response.status_code == 302
+            page = client.get(response.headers["Location"]).get_data(as_text=True)
+            assert "could not find an OpenID provider" in page
+        assert listener.accepted == []
+    finally:
+        listener.close()
+
+
+def test_forged_callback_cannot_make_the_server_fetch_internal_addresses(tmp_path):
+    app = strict_app(tmp_path)
+    listener = Listener()
+    try:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["openid_rt"] = "tok"
+        claimed = listener.url("/me")
+        forged = {
+            "rt": "tok",
+            "openid.ns": "http://specs.openid.net/auth/2.0",
+            "openid.mode": "id_res",
+            "openid.op_endpoint": listener.url("/endpoint"),
+            "openid.claimed_id": claimed,
+            "openid.identity": claimed,
+            "openid.return_to": "http://localhost/login/openid/complete?rt=tok",
+            "openid.response_nonce": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "abc",
+            "openid.assoc_handle": "forged",
+            "openid.signed": "op_endpoint,claimed_id,identity,return_to,response_nonce,assoc_handle",
+            "openid.sig": "Zm9yZ2Vk",
+        }
+        response = client.post("/login/openid/complete?rt=tok", data=forged)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+        assert listener.accepted == []
+    finally:
+        listener.close()
+
+
+def test_a_provider_that_never_answers_gives_a_message_within_the_timeout(tmp_path):
+    app = strict_app(tmp_path, OPENID_ALLOW_PRIVATE_HOSTS=True, OUTBOUND_TIMEOUT=0.5)
+    listener = Listener()
+    listener.route("/slow", hang)
+    server = LiveServer(app).start()
+    try:
+        browser = WebClient(server.url)
+        # The client gives up after 4 s: the app must have answered well before that.
+        page = browser.start_sign_in(listener.url("/slow"), timeout=4)
+        assert page.url.startswith(server.url + "/login")
+        [(category, message)] = flashes(page.text)
+        assert category == "error" and "could not find an OpenID provider" in message
+        assert len(listener.accepted) == 1
+    finally:
+        server.stop()
+        listener.close()

@@ -2,7 +2,7 @@
 
 import time
 
-from flask import current_app, flash, redirect, session, url_for
+from flask import current_app, flash, g, redirect, session, url_for
 from flask_login import login_user, logout_user
 
 from app.auth.accounts import find_or_create_user, find_user
@@ -64,6 +64,12 @@ def end_user_session():
     """Sign out here: clear the session and the remember cookie."""
     session.clear()
     logout_user()  # after clear: it leaves the flag that deletes the remember cookie
+
+
+def drop_expired_session():
+    """End a session past its lifetime; a valid remember cookie may then sign the user in afresh."""
+    session.clear()
+    g.pop("_login_user", None)  # Flask-Login reloads the user (from the remember cookie, if any)
 
 
 def session_expired():

@@ -47,6 +47,12 @@ def pending_request():
         return None
 
 
+def nothing_pending():
+    """The page shown when no sign-in is waiting for approval in this browser."""
+    flash("There is no sign-in waiting for approval.", "info")
+    return render_template("devprovider/about.html")
+
+
 @bp.get("/")
 def op_identifier():
     """The provider's own identifier: an XRDS document for directed identity."""
@@ -92,8 +98,7 @@ def approve():
     """Ask the person to approve or cancel the pending sign-in."""
     openid_request = pending_request()
     if openid_request is None:
-        flash("There is no sign-in waiting for approval.", "info")
-        return render_template("devprovider/about.html"), 200
+        return nothing_pending()
     name = "" if openid_request.idSelect() else openid_request.identity.rstrip("/").rsplit("/", 1)[-1]
     form = ApproveForm(username=name, nickname=name, email=f"{name}@example.test" if name else "")
     return render_template("devprovider/approve.html", form=form, openid_request=openid_request)
@@ -104,8 +109,7 @@ def decide():
     """Send the person's answer (approve with the profile, or cancel) back to the site."""
     openid_request = pending_request()
     if openid_request is None:
-        flash("There is no sign-in waiting for approval.", "info")
-        return render_template("devprovider/about.html"), 200
+        return nothing_pending()
     server = openid_server()
     if "cancel" in request.form:
         session.pop(PENDING_KEY, None)

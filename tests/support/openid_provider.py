@@ -4,15 +4,15 @@ It answers automatically (no approval page) as the test tells it to, and can
 be made to misbehave for the attack tests. It runs on its own loopback port.
 """
 
-import threading
 from dataclasses import dataclass, field
 
 from openid.extensions import ax, sreg
 from openid.message import OPENID_NS
 from openid.server.server import Encoder, OpenIDResponse, ProtocolError, Server
 from openid.store.memstore import MemoryStore
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.web import LiveServer
 
 AX_URIS = {
     "nickname": "http://axschema.org/namePerson/friendly",
@@ -38,18 +38,16 @@ class TestOpenIDProvider:
     def __init__(self):
         self.behaviour = ProviderBehaviour()
         self.requests = []
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+        self._server = LiveServer(self.wsgi)
+        self.base_url = self._server.url
         self.openid_server = Server(MemoryStore(), self.base_url + "/endpoint")
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self):
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def identity(self, name):
         """The HTML-discovered identity URL of an account."""
