@@ -118,7 +118,7 @@ def test_posting_including_a_post_that_is_too_long(site, page):
 
 def test_logout_from_the_nav_bar(site, page):
     site.sign_in(page, "alice")
-    page.get_by_role("navigation", name="Main").get_by_role("button", name="Log out").click()
+    page.get_by_role("navigation", name="Main").get_by_role("button", name="Logout", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login"))
     expect(flash(page, "info").first).to_have_text("You have been signed out.")
     page.goto("/")
