@@ -7,6 +7,8 @@ which is all the newer/older links need.
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+
 from app.extensions import db
 
 MAX_PAGE = 1_000_000_000  # keeps OFFSET inside a 64-bit integer whatever ?page= says
@@ -20,6 +22,7 @@ class Page:
     page: int
     per_page: int
     has_next: bool
+    total: int | None = None  # only when asked for (count=True)
 
     @property
     def has_prev(self):
@@ -34,8 +37,19 @@ class Page:
         return self.page + 1 if self.has_next else None
 
 
-def paginate(query, page, per_page):
-    """Run query for one page (1-based; out-of-range numbers are clamped) in a single SELECT."""
+def paginate(query, page, per_page, count=False):
+    """Run query for one page (1-based; out-of-range numbers are clamped) in a single SELECT.
+
+    count=True adds a second query for the total number of rows (for a "N posts" line on
+    a page whose rows are few and indexed, such as one user's posts).
+    """
     page = min(max(page or 1, 1), MAX_PAGE)
     rows = db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
-    return Page(items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page)
+    total = (
+        db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        if count
+        else None
+    )
+    return Page(
+        items=rows[:per_page], page=page, per_page=per_page, has_next=len(rows) > per_page, total=total
+    )

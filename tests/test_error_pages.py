@@ -3,9 +3,7 @@
 import pytest
 
 from app import create_app
-from app.database import ensure_schema
 from app.extensions import db
-from tests.conftest import database_url
 from tests.support.web import csrf_token
 
 
@@ -36,17 +34,12 @@ def test_404_page_for_signed_in_user_keeps_the_nav(client, auth):
 
 
 @pytest.fixture
-def limited_app(tmp_path):
-    app = create_app(
-        "testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path), "LOGIN_RATE_LIMIT": "2 per minute"}
-    )
-    with app.app_context():
-        db.drop_all()
-        ensure_schema()
+def limited_app(database_url):
+    """The testing app with a low sign-in limit, on the test database (emptied for each test)."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url, "LOGIN_RATE_LIMIT": "2 per minute"})
     yield app
     with app.app_context():
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
 
 

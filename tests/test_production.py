@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app import create_app
 from app.extensions import db
@@ -251,6 +251,32 @@ def test_database_outage_gives_a_plain_503_page(make_production_app, kind, capsy
     assert any(e["message"].startswith("database unavailable:") for e in entries)
     assert request_lines(entries)[-1]["status"] == 503
     assert "token-that-must-not-be-logged" not in captured.out + captured.err
+
+
+def test_database_lost_in_the_middle_of_a_signed_in_page(app, client, auth):
+    """The user was loaded, then the database went away: still the 503 page, rendered as a visitor."""
+    auth.login("reader")
+    with app.app_context():
+        engine = db.engine
+    dbapi_error = engine.dialect.loaded_dbapi.OperationalError
+
+    lost = []
+
+    def connection_lost(conn, cursor, statement, *args):
+        if lost or "FROM post" in statement:  # from the posts query on, nothing gets through
+            lost.append(statement)
+            raise dbapi_error("server closed the connection unexpectedly")
+
+    event.listen(engine, "before_cursor_execute", connection_lost)
+    try:
+        response = client.get("/")
+    finally:
+        event.remove(engine, "before_cursor_execute", connection_lost)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "Temporarily unavailable" in page and "Hi, reader" not in page
+    assert "Traceback" not in page and "closed the connection" not in page
+    assert client.get("/").status_code == 200  # and the next request works again
 
 
 def test_pages_that_need_no_database_still_work_during_an_outage(make_production_app):

@@ -142,6 +142,7 @@ def test_an_openid_answer_replayed_to_another_worker_is_rejected(app, two_worker
 def test_an_association_made_by_one_worker_is_used_by_the_other(app, two_workers, openid_provider):
     worker_a, worker_b = two_workers
     for worker, name in ((worker_a, "first"), (worker_b, "second")):
+        openid_provider.behaviour.profiles[name] = {"nickname": name}
         browser = Browser()
         callback = provider_answer(browser.start_sign_in(worker, openid_provider.identity(name)))
         assert browser.get(worker, callback).headers["Location"] == "/"

@@ -14,10 +14,10 @@ def newest_first(query):
     return query.order_by(Post.timestamp.desc(), Post.id.desc())
 
 
-def paginate_posts(query, page):
-    """One page of a post query, authors loaded in the same query (no COUNT(*): see app.pagination)."""
+def paginate_posts(query, page, count=False):
+    """One page of a post query with authors loaded in the same query; the total only if asked."""
     query = newest_first(query.options(joinedload(Post.author)))
-    return paginate(query, page, current_app.config["POSTS_PER_PAGE"])
+    return paginate(query, page, current_app.config["POSTS_PER_PAGE"], count=count)
 
 
 def latest_posts(page):
@@ -27,7 +27,7 @@ def latest_posts(page):
 
 def posts_by(user, page):
     """One page of a user's posts, newest first."""
-    return paginate_posts(select(Post).where(Post.user_id == user.id), page)
+    return paginate_posts(select(Post).where(Post.user_id == user.id), page, count=True)
 
 
 def publish_post(author, body):

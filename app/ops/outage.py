@@ -9,6 +9,11 @@ from app.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
+TITLE = "Temporarily unavailable"
+MESSAGE = (
+    "Microblog cannot reach its database right now, so this page cannot be shown. "
+    "Nothing you had saved is lost. Please try again in a minute or so."
+)
 
 
 def is_outage(error):
@@ -32,8 +37,9 @@ def database_unavailable(error):
         raise error
     log.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
     forget_session()
-    g._login_user = login_manager.anonymous_user()  # rendering must not try to load the user again
-    page = render_template("errors/unavailable.html", retry_after=RETRY_AFTER_SECONDS)
+    # Render as a visitor: loading (or refreshing) the signed-in user would query the database again.
+    g._login_user = g.user = login_manager.anonymous_user()
+    page = render_template("errors/error.html", code=503, title=TITLE, message=MESSAGE)
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
 
 
