@@ -29,6 +29,8 @@ def create_app(config_name=None, overrides=None):
 
 def register_extensions(app):
     """Bind every extension object to the app."""
+    from authlib.integrations.flask_client import OAuth
+
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
     from app.fetcher import install_openid_fetcher
 
@@ -36,6 +38,7 @@ def register_extensions(app):
     migrate.init_app(app, db)
     csrf.init_app(app)
     oid.init_app(app)
+    OAuth(app)  # this app's own Authlib registry: app.extensions.oauth
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -74,9 +77,11 @@ def register_blueprints(app):
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     if app.config["DEV_OPENID_PROVIDER"]:
+        from app.devoidc import bp as devoidc_bp
         from app.devprovider import bp as devprovider_bp
 
         app.register_blueprint(devprovider_bp)
+        app.register_blueprint(devoidc_bp)
 
 
 def register_request_hooks(app):
