@@ -1,6 +1,7 @@
 """OpenID Connect attack tests: forged ID tokens, bad answers, state misuse, unreachable providers."""
 
 import json
+import logging
 from urllib.parse import urlsplit
 
 import pytest
@@ -214,6 +215,16 @@ def test_a_callback_without_a_pending_state_is_refused(app, browser, query):
     assert_refused(page, app, expired)
 
 
+def test_a_state_is_used_once_even_when_the_sign_in_fails(app, browser, forger):
+    forger.mode = "wrong_nonce"
+    authorize = browser.start_oidc("forge").headers["Location"]
+    callback = browser.get(authorize, allow_redirects=False).headers["Location"]
+    assert REJECTED in flashes(browser.get(callback).text)
+    forger.mode = "good"
+    expired = ("error", "This sign-in has expired or was started in another browser. Please start again.")
+    assert_refused(browser.get(callback), app, expired)
+
+
 def test_unknown_providers_are_refused(app, browser):
     unknown = ("error", "That sign-in provider is not offered here.")
     assert_refused(browser.start_oidc("nope", allow_redirects=True), app, unknown)
@@ -245,23 +256,32 @@ def test_an_unreachable_provider_gives_a_plain_message(serve, site):
     assert_refused(page, app, ("error", "We could not reach Forge just now. Please try again later."))
 
 
-def test_a_provider_on_a_private_address_is_refused_under_the_strict_policy(serve, site):
-    app = serve(
-        OPENID_ALLOW_PRIVATE_HOSTS=False, **provider_settings("forge", "https://127.0.0.1", label="Forge")
-    )
-    page = site.browser().start_oidc("forge", allow_redirects=True)
-    assert_refused(page, app, ("error", "We could not reach Forge just now. Please try again later."))
+@pytest.mark.parametrize(("port", "refusal"), [("", "AddressRefused"), (":{port}", "PortRefused")])
+def test_a_provider_on_a_private_address_is_refused_under_the_strict_policy(
+    serve, site, caplog, port, refusal
+):
+    listener = Listener()  # were the policy ignored, the fetch would land here (or on port 443)
+    try:
+        issuer = "https://127.0.0.1" + port.format(port=listener.port)
+        app = serve(OPENID_ALLOW_PRIVATE_HOSTS=False, **provider_settings("forge", issuer, label="Forge"))
+        with caplog.at_level(logging.INFO, logger="app.auth.oidc"):
+            page = site.browser().start_oidc("forge", allow_redirects=True)
+        assert_refused(page, app, ("error", "We could not reach Forge just now. Please try again later."))
+        assert refusal in caplog.text and listener.accepted == []
+    finally:
+        listener.close()
 
 
-def test_a_slow_provider_times_out_with_a_plain_message(serve, site):
+def test_a_slow_provider_times_out_with_a_plain_message(serve, site, caplog):
     listener = Listener()  # accepts, never answers
     listener.route("/.well-known/openid-configuration", hang)
     try:
-        app = serve(
-            OUTBOUND_TIMEOUT=0.5, **provider_settings("forge", listener.url("").rstrip("/"), label="Forge")
-        )
-        page = site.browser().start_oidc("forge", allow_redirects=True)
+        issuer = listener.url("").rstrip("/")
+        app = serve(OUTBOUND_TIMEOUT=0.5, **provider_settings("forge", issuer, label="Forge"))
+        with caplog.at_level(logging.INFO, logger="app.auth.oidc"):
+            page = site.browser().start_oidc("forge", allow_redirects=True)
         assert_refused(page, app, ("error", "We could not reach Forge just now. Please try again later."))
+        assert "FetchTimeout" in caplog.text
     finally:
         listener.close()
 
