@@ -73,9 +73,11 @@ def register_blueprints(app):
     """Attach the blueprints; the local provider only where enabled."""
     from app.auth import bp as auth_bp
     from app.main import bp as main_bp
+    from app.profile import bp as profile_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
+    app.register_blueprint(profile_bp)
     if app.config["DEV_OPENID_PROVIDER"]:
         from app.devoidc import bp as devoidc_bp
         from app.devprovider import bp as devprovider_bp

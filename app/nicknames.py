@@ -3,7 +3,7 @@
 import re
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import NICKNAME_MAX, User
@@ -64,19 +64,44 @@ def choose_nickname(nickname=None, email=None, identifier=None):
     return nickname_from_identifier(identifier)
 
 
+def nickname_taken(nickname, except_user_id=None):
+    """Whether another user has this nickname, ignoring case (no 'Alice' beside 'alice')."""
+    query = select(User.id).where(func.lower(User.nickname) == nickname.lower())
+    if except_user_id is not None:
+        query = query.where(User.id != except_user_id)
+    return db.session.scalars(query.limit(1)).first() is not None
+
+
+def nickname_problem(nickname, except_user_id=None):
+    """Why a nickname a person typed cannot be used, in plain words; None when it can."""
+    if not nickname:
+        return "Please choose a nickname."
+    if len(nickname) > NICKNAME_MAX:
+        return f"That nickname is too long (at most {NICKNAME_MAX} characters)."
+    if not is_valid_nickname(nickname):
+        return "Use letters, digits, '_', '.' or '-', starting with a letter or digit."
+    if nickname_taken(nickname, except_user_id):
+        return f"The nickname {nickname!r} is taken. Please choose another."
+    return None
+
+
 def unique_nickname(base):
-    """Return base, or base with the smallest free '-N' suffix when it is taken."""
+    """Return base, or base with the smallest free '-N' suffix when it is taken (ignoring case)."""
     base = clean_nickname(base) or "user"
-    stem = base[: NICKNAME_MAX - 10]  # every candidate below starts with this
+    stem = base[: NICKNAME_MAX - 10].lower()  # every candidate below starts with this
     taken = set(
-        db.session.scalars(select(User.nickname).where(User.nickname.startswith(stem, autoescape=True)))
+        db.session.scalars(
+            select(func.lower(User.nickname)).where(
+                func.lower(User.nickname).startswith(stem, autoescape=True)
+            )
+        )
     )
-    if base not in taken:
+    if base.lower() not in taken:
         return base
     number = 2
     while True:
         suffix = f"-{number}"
         candidate = base[: NICKNAME_MAX - len(suffix)] + suffix
-        if candidate not in taken:
+        if candidate.lower() not in taken:
             return candidate
         number += 1

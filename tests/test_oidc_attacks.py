@@ -13,7 +13,7 @@ from app.models import Identity, User
 from tests.oidc.forging_provider import start_forging_provider
 from tests.support.listener import Listener, hang
 from tests.support.oidc_site import OIDCSite, provider_settings
-from tests.support.web import csrf_token, flashes
+from tests.support.web import csrf_token, flashes, nickname_value
 
 REJECTED = ("error", "The answer from Forge could not be verified, so you were not signed in.")
 
@@ -150,8 +150,10 @@ def test_userinfo_for_another_subject_is_ignored(app, browser, forger):
         return Response(json.dumps(body), mimetype="application/json")
 
     forger._userinfo = userinfo
-    page = sign_in(browser)
-    assert "Hi, user-forged-user!" in page.text
+    step = sign_in(browser)  # no usable nickname: the first sign-in asks for one
+    assert urlsplit(step.url).path == "/login/nickname"
+    assert nickname_value(step.text) == "user-forged-user"
+    assert "Hi, user-forged-user!" in browser.choose_nickname(step, "user-forged-user").text
     assert signed_in_users(app) == [("user-forged-user", None)]
 
 

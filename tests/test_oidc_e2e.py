@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import Identity, User
 from tests.oidc.harness import start_oidc_provider
 from tests.support.oidc_site import OIDCSite, provider_settings
-from tests.support.web import flashes
+from tests.support.web import flashes, nickname_value
 
 ACCOUNTS = {
     "nick-only": {"preferred_username": None, "nickname": "Nicky", "name": "Nicholas Y"},
@@ -67,6 +67,14 @@ def identities(app):
         return rows.all()
 
 
+def nickname_step(browser, page, provider_label, suggestion):
+    """The first sign-in stopped at "Choose your nickname" with this suggestion; confirm it."""
+    assert urlsplit(page.url).path == "/login/nickname", page.url
+    assert f"You signed in with <strong>{provider_label}</strong>" in page.text
+    assert nickname_value(page.text) == suggestion
+    return browser.choose_nickname(page, suggestion)
+
+
 def greeting(page):
     match = re.search(r"Hi, ([^!<]*)!", page.text)
     return match and match.group(1)
@@ -99,7 +107,8 @@ def test_the_same_sub_from_another_issuer_is_another_user(site, op, tmp_path):
             first = site.browser()
             assert greeting(first.oidc_sign_in("test", "dave")) == "dave"
             second = site.browser()
-            assert greeting(second.oidc_sign_in("other", "dave")) == "dave-2"
+            step = second.oidc_sign_in("other", "dave")  # "dave" is taken: the nickname step
+            assert greeting(nickname_step(second, step, "Other", "dave-2")) == "dave-2"
             ids = identities(app)
             assert {(issuer, subject) for issuer, subject, _ in ids} == {
                 (op.issuer, "dave"),
@@ -113,8 +122,8 @@ def test_an_email_matching_an_openid2_user_does_not_sign_into_that_user(app, bro
     assert greeting(home) == "bob"
     browser.logout()
 
-    page = browser.oidc_sign_in("test", "bobby")  # claims preferred_username "bob", email bob@example.org
-    assert greeting(page) == "bob-2"
+    step = browser.oidc_sign_in("test", "bobby")  # claims preferred_username "bob", email bob@example.org
+    assert greeting(nickname_step(browser, step, "Test OP", "bob-2")) == "bob-2"
     rows = users(app)
     assert [(nickname, email) for _, nickname, email in rows] == [
         ("bob", "bob@example.org"),
@@ -131,12 +140,17 @@ def test_an_email_matching_an_openid2_user_does_not_sign_into_that_user(app, bro
         ("nick-only", "Nicky"),  # nickname
         ("name-only", "Jane-Q-Public"),  # name, cleaned
         ("mail-only", "postbox"),  # email local part
-        ("bare", "user-bare"),  # derived from the subject
         ("odd name", "b-odd-b-name"),  # sanitised
     ],
 )
 def test_nickname_comes_from_the_first_usable_claim(app, browser, login, nickname):
     assert greeting(browser.oidc_sign_in("test", login)) == nickname
+
+
+def test_with_no_usable_claim_the_nickname_step_suggests_one_derived_from_the_subject(app, browser):
+    step = browser.oidc_sign_in("test", "bare")
+    assert greeting(nickname_step(browser, step, "Test OP", "user-bare")) == "user-bare"
+    assert [(nickname, email) for _, nickname, email in users(app)] == [("user-bare", None)]
 
 
 def test_an_email_the_provider_calls_unverified_is_not_kept(app, browser):

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import OpenIDNonce, User
-from tests.support.web import flashes
+from tests.support.web import flashes, nickname_value
 
 VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
 
@@ -111,7 +111,9 @@ def test_profile_values_come_from_signed_fields_only(app, browser, openid_provid
 
     openid_provider.behaviour.select_name = "42"
     openid_provider.behaviour.tamper = add_unsigned_nickname
-    page = browser.start_sign_in(openid_provider.op_identifier)
+    step = browser.start_sign_in(openid_provider.op_identifier)
+    assert nickname_value(step.text) == "user-42"  # the unsigned "admin" is ignored
+    page = browser.choose_nickname(step, nickname_value(step.text))
     assert "Hi, user-42!" in page.text
     with app.app_context():
         assert db.session.scalars(select(User.nickname)).all() == ["user-42"]

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Identity, User
-from tests.support.web import LOCAL_PROVIDER_INDEX, WebClient, flashes
+from tests.support.web import LOCAL_PROVIDER_INDEX, WebClient, flashes, nickname_value
 
 
 def users(app):
@@ -94,7 +94,11 @@ def test_provider_asserting_someone_elses_email_gets_its_own_account(
     browser.sign_in_local("alice", email="alice@example.test")
     browser.logout()
     openid_provider.behaviour.profiles["mallory"] = {"nickname": "alice", "email": "alice@example.test"}
-    page = browser.start_sign_in(openid_provider.identity("mallory"))
+    step = browser.start_sign_in(openid_provider.identity("mallory"))
+    # The nickname it sends is taken: the first sign-in asks, suggesting a free one.
+    assert "Choose your nickname" in step.text and users(app)[1:] == []
+    assert nickname_value(step.text) == "alice-2"
+    page = browser.choose_nickname(step, "alice-2")
     assert "Hi, alice-2!" in page.text
     assert [(u.nickname, u.email) for u in users(app)] == [
         ("alice", "alice@example.test"),
@@ -105,7 +109,11 @@ def test_provider_asserting_someone_elses_email_gets_its_own_account(
 
 def test_provider_sending_no_profile_gets_a_derived_nickname(app, browser, openid_provider):
     openid_provider.behaviour.select_name = "7656119"
-    page = browser.start_sign_in(openid_provider.op_identifier)
+    step = browser.start_sign_in(openid_provider.op_identifier)
+    # No nickname: the derived one is the suggestion on the "Choose your nickname" step.
+    assert "Choose your nickname" in step.text and users(app) == []
+    assert nickname_value(step.text) == "user-7656119"
+    page = browser.choose_nickname(step, nickname_value(step.text))
     assert "Hi, user-7656119!" in page.text
     [user] = users(app)
     assert user.email is None

@@ -43,14 +43,19 @@ def find_user(issuer, subject):
     ).first()
 
 
-def create_user(sign_in, nickname=None):
-    """Create a user and link the identity; nickname defaults to one derived from the sign-in."""
-    base = nickname or choose_nickname(sign_in.nickname, sign_in.email, sign_in.subject)
-    user = User(nickname=unique_nickname(base), email=clean_email(sign_in.email))
+def add_user(sign_in, nickname):
+    """Create a user with exactly this (already checked) nickname and link the identity."""
+    user = User(nickname=nickname, email=clean_email(sign_in.email))
     user.identities.append(Identity(issuer=sign_in.issuer, subject=sign_in.subject))
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def create_user(sign_in, nickname=None):
+    """Create a user and link the identity; nickname defaults to one derived from the sign-in."""
+    base = nickname or choose_nickname(sign_in.nickname, sign_in.email, sign_in.subject)
+    return add_user(sign_in, unique_nickname(base))
 
 
 def find_or_create_user(sign_in):

@@ -7,7 +7,9 @@ from flask_wtf import FlaskForm
 from openid.consumer.discover import normalizeURL
 from openid.yadis.discover import DiscoveryFailure
 from wtforms import BooleanField, HiddenField, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
+
+from app.nicknames import nickname_problem
 
 IDENTIFIER_MAX = 255
 USERNAME_PLACEHOLDER = "<username>"
@@ -69,3 +71,18 @@ class LoginForm(FlaskForm):
     openid = StringField("Your OpenID", validators=[Optional(), Length(max=IDENTIFIER_MAX * 2)])
     remember_me = BooleanField("Keep me signed in", default=False)
     next = HiddenField()
+
+
+class NicknameForm(FlaskForm):
+    """The first sign-in's "Choose your nickname" step."""
+
+    nickname = StringField(
+        "Nickname",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        description="Letters, digits, '_', '.' or '-'. Others see it on your posts and profile.",
+    )
+
+    def validate_nickname(self, field):
+        problem = nickname_problem(field.data)
+        if problem:
+            raise ValidationError(problem)

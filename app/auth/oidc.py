@@ -15,6 +15,7 @@ from flask import current_app, request, url_for
 from joserfc.errors import JoseError
 
 from app.auth.accounts import VerifiedSignIn, clean_email
+from app.auth.labels import LOCAL_OIDC_LABEL
 from app.extensions import oauth
 from app.fetcher import FetchRefused, policy_from_config, safe_session_class
 from app.nicknames import first_nickname
@@ -112,7 +113,7 @@ def local_provider():
 
     return Provider(
         name=LOCAL_PROVIDER,
-        label="Local test provider (OpenID Connect)",
+        label=LOCAL_OIDC_LABEL,
         issuer=issuer_url(),
         client_id=LOCAL_CLIENT_ID,
         client_secret=local_client_secret(),

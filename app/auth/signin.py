@@ -2,10 +2,11 @@
 
 import time
 
-from flask import current_app, g, session, url_for
+from flask import current_app, flash, g, redirect, session, url_for
 from flask_login import login_user, logout_user
 
-from app.auth.accounts import find_or_create_user
+from app.auth.accounts import find_or_create_user, find_user
+from app.auth.pending import needs_nickname_choice, save_pending
 from app.redirects import redirect_next, safe_next
 
 NEXT_KEY = "login_next"
@@ -25,20 +26,38 @@ def login_page_url():
 
 
 def start_user_session(user, remember):
-    """Sign the user in on a fresh session; nothing from before sign-in carries over."""
+    """Sign the user in on a fresh session; nothing from before sign-in carries over.
+
+    Without remember-me the session cookie lasts until the browser closes; with it,
+    the cookie is kept (and the remember cookie restores the session later).
+    """
     session.clear()
     login_user(user, remember=remember, duration=current_app.config["REMEMBER_COOKIE_DURATION"])
-    session.permanent = True
+    session.permanent = bool(remember)
     session[SIGNED_IN_AT_KEY] = int(time.time())
 
 
 def finish_sign_in(sign_in):
-    """Find or create the user for a verified identity, sign in, go where they were going."""
-    next_url = session.get(NEXT_KEY)
-    remember = bool(session.get(REMEMBER_KEY))
+    """Sign in the user behind a verified identity and go where they were going.
+
+    A first sign-in whose provider gave no usable or a taken nickname stops at the
+    "Choose your nickname" step instead; the account is created only when confirmed.
+    """
+    next_url = session.pop(NEXT_KEY, None)
+    remember = bool(session.pop(REMEMBER_KEY, False))
+    if find_user(sign_in.issuer, sign_in.subject) is None and needs_nickname_choice(sign_in):
+        save_pending(sign_in, remember, safe_next(next_url))
+        return redirect(url_for("auth.choose_nickname"))
     user = find_or_create_user(sign_in)
     start_user_session(user, remember)
     return redirect_next(next_url)
+
+
+def finish_pending_sign_in(user, pending):
+    """Sign in the account just created at the nickname step, keeping remember-me and next."""
+    start_user_session(user, pending["remember"])
+    flash(f"Welcome to Microblog, {user.nickname}!", "success")
+    return redirect_next(pending["next"])
 
 
 def end_user_session():

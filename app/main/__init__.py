@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("main", __name__)
 
-from app.main import views  # noqa: E402,F401  (routes register on bp)
+from app.main import filters, views  # noqa: E402,F401  (routes and template filters register on bp)

@@ -1,25 +1,38 @@
-"""Home page with the latest posts."""
+"""Home page: the latest posts and the form to write one."""
 
-from flask import current_app, render_template, request
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from app.extensions import db
 from app.main import bp
-from app.models import Post
+from app.main.forms import PostForm
+from app.main.posts import latest_posts, publish_post
+from app.models import POST_MAX
 
 
-def latest_posts(page):
-    """One page of posts, newest first, authors loaded in the same query."""
-    query = select(Post).options(joinedload(Post.author)).order_by(Post.timestamp.desc(), Post.id.desc())
-    return db.paginate(query, page=page, per_page=current_app.config["POSTS_PER_PAGE"], error_out=False)
+def render_index(form):
+    """The home page with the post form as typed and the latest posts."""
+    page = request.args.get("page", 1, type=int)
+    return render_template(
+        "main/index.html", user=current_user, form=form, posts=latest_posts(page), post_max=POST_MAX
+    )
 
 
 @bp.get("/index")
 @bp.get("/")
 @login_required
 def index():
-    """Greet the signed-in user and show the latest posts."""
-    page = request.args.get("page", 1, type=int)
-    return render_template("main/index.html", user=current_user, posts=latest_posts(page))
+    """Greet the signed-in user, offer the post form and show the latest posts."""
+    return render_index(PostForm())
+
+
+@bp.post("/index")
+@bp.post("/")
+@login_required
+def publish():
+    """Publish a post; a refused one comes back with its message and the text typed."""
+    form = PostForm()
+    if not form.validate():
+        return render_index(form)
+    publish_post(current_user._get_current_object(), form.body.data)
+    flash("Your post is live!", "success")
+    return redirect(url_for("main.index"))

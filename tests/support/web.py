@@ -9,6 +9,7 @@ from werkzeug.serving import make_server
 
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 FLASH_PATTERN = re.compile(r'<li class="flash flash-(\w+)">(.*?)</li>', re.S)
+NICKNAME_VALUE_PATTERN = re.compile(r'<input[^>]*name="nickname"[^>]*value="([^"]*)"')
 LOCAL_PROVIDER_INDEX = 2  # Steam, Ubuntu One, then the local test provider
 
 
@@ -35,6 +36,12 @@ def csrf_token(html):
     match = CSRF_PATTERN.search(html)
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def nickname_value(html):
+    """The value filled in the nickname field of a page, or None."""
+    match = NICKNAME_VALUE_PATTERN.search(html)
+    return unescape(match.group(1)) if match else None
 
 
 def flashes(html):
@@ -93,6 +100,14 @@ class WebClient:
         )
         assert "/dev-openid/approve" in approval.url, approval.text
         return self.decide(approval, **profile)
+
+    def choose_nickname(self, step_page, nickname):
+        """Confirm the "Choose your nickname" step with a nickname."""
+        return self.post("/login/nickname", {"csrf_token": csrf_token(step_page.text), "nickname": nickname})
+
+    def cancel_nickname(self, step_page):
+        """Cancel the "Choose your nickname" step."""
+        return self.post("/login/nickname/cancel", {"csrf_token": csrf_token(step_page.text)})
 
     def capture_callback(self, identifier):
         """Start sign-in and fetch the provider's answer without delivering it.

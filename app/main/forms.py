@@ -1,0 +1,28 @@
+"""The form for writing a post."""
+
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import ValidationError
+
+from app.models import POST_MAX
+
+
+def normalise_post(value):
+    """One newline style and no blank edges, so the length counted is the length stored."""
+    if not isinstance(value, str):
+        return value
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+class PostForm(FlaskForm):
+    """A post of 1 to POST_MAX characters."""
+
+    body = TextAreaField("What’s on your mind?", filters=[normalise_post])
+
+    def validate_body(self, field):
+        if not field.data:
+            raise ValidationError("Your post is empty. Write something first.")
+        if len(field.data) > POST_MAX:
+            raise ValidationError(
+                f"Your post is {len(field.data)} characters long; the limit is {POST_MAX}. Please shorten it."
+            )

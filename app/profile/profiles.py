@@ -1,0 +1,43 @@
+"""Looking up profiles and saving an owner's changes."""
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.labels import identity_label
+from app.extensions import db
+from app.models import User
+
+
+class ProfileConflictError(ValueError):
+    """The nickname was taken between the check and the save."""
+
+
+def find_profile(nickname):
+    """The user with exactly this nickname, else one differing only in case, else None."""
+    user = db.session.scalars(select(User).where(User.nickname == nickname)).first()
+    if user is None:
+        user = db.session.scalars(select(User).where(func.lower(User.nickname) == nickname.lower())).first()
+    return user
+
+
+def identity_labels(user):
+    """The providers the user signs in with, as readable names, each once, in link order."""
+    labels = [identity_label(i.issuer, i.subject) for i in sorted(user.identities, key=lambda i: i.id)]
+    return list(dict.fromkeys(labels))
+
+
+def email_taken(email, except_user_id=None):
+    """Whether another user has this email address, ignoring case."""
+    query = select(User.id).where(func.lower(User.email) == email.lower(), User.id != except_user_id)
+    return db.session.scalars(query.limit(1)).first() is not None
+
+
+def update_profile(user, nickname, email):
+    """Save a checked nickname and email; ProfileConflictError if the nickname went meanwhile."""
+    user.nickname = nickname
+    user.email = email or None
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ProfileConflictError(nickname) from None

@@ -1,0 +1,45 @@
+"""Profile views: /user/<nickname> for everyone, /profile/edit for the owner."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.main.posts import posts_by
+from app.profile import bp
+from app.profile.forms import ProfileForm
+from app.profile.profiles import ProfileConflictError, find_profile, identity_labels, update_profile
+
+
+@bp.get("/user/<nickname>")
+def user(nickname):
+    """A user's posts, sign-in providers and join date; readable without signing in."""
+    profile = find_profile(nickname)
+    if profile is None:
+        abort(404)
+    if profile.nickname != nickname:
+        return redirect(url_for("profile.user", nickname=profile.nickname), 301)
+    posts = posts_by(profile, request.args.get("page", 1, type=int))
+    is_owner = current_user.is_authenticated and current_user.id == profile.id
+    return render_template(
+        "profile/user.html",
+        profile=profile,
+        posts=posts,
+        post_count=posts.total,
+        identity_labels=identity_labels(profile),
+        is_owner=is_owner,
+    )
+
+
+@bp.route("/profile/edit", methods=["GET", "POST"])
+@login_required
+def edit():
+    """Let the signed-in user change their nickname and email."""
+    form = ProfileForm(obj=current_user) if request.method == "GET" else ProfileForm()
+    if request.method == "POST" and form.validate():
+        try:
+            update_profile(current_user, form.nickname.data, form.email.data)
+        except ProfileConflictError:
+            form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")
+        else:
+            flash("Your profile is saved.", "success")
+            return redirect(url_for("profile.user", nickname=current_user.nickname))
+    return render_template("profile/edit.html", form=form)

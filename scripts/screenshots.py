@@ -1,0 +1,142 @@
+"""Save screenshots of the main pages at desktop and phone sizes into docs/screenshots/.
+
+Usage: .venv/bin/python scripts/screenshots.py [--out DIR]
+
+Starts the app on 127.0.0.1 with a throwaway SQLite database, seeds a few
+users and posts, and drives Debian's Chromium (/usr/bin/chromium) with
+Playwright through the real sign-in with the local test provider.
+"""
+
+import argparse
+import logging
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from app.database import ensure_schema  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import Identity, Post, User  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+LOCAL_PROVIDER = "Local test provider"
+SEED_POSTS = [
+    ("carol", 3, "Morning run done before the rain. The river path is lovely this time of year."),
+    (
+        "bob",
+        25,
+        "Tip: the sign-in page works with just the keyboard. Tab to your provider, Enter, type, Enter.",
+    ),
+    ("alice", 70, "Finally moved my notes off three different apps. One place, short posts, done."),
+    ("carol", 60 * 5, "Does anyone have a good recipe for rye bread? Mine keeps coming out flat."),
+    (
+        "bob",
+        60 * 26,
+        "Reading about OpenID today: sign in with an account you already have, no new password.",
+    ),
+]
+
+
+def seed(app, base_url):
+    """Three users with local-provider identities and a few posts spread over a day."""
+    now = datetime.now(UTC)
+    with app.app_context():
+        users = {}
+        for name, days in (("alice", 40), ("bob", 120), ("carol", 9)):
+            user = User(nickname=name, email=f"{name}@example.test", created_at=now - timedelta(days=days))
+            user.identities.append(Identity(issuer="openid2", subject=f"{base_url}/dev-openid/{name}"))
+            db.session.add(user)
+            users[name] = user
+        for name, minutes, body in SEED_POSTS:
+            db.session.add(Post(author=users[name], body=body, timestamp=now - timedelta(minutes=minutes)))
+        db.session.commit()
+
+
+def sign_in(page, base_url, username, **profile):
+    """Sign in through the local test provider as a person would, stopping wherever the site lands."""
+    page.goto(f"{base_url}/login")
+    page.locator("summary", has_text=LOCAL_PROVIDER).click()
+    page.get_by_label(f"Your {LOCAL_PROVIDER} username").fill(username)
+    page.locator("details[open] button[name=provider]").click()
+    for field, value in profile.items():
+        page.locator(f"input[name={field}]").fill(value)
+    page.locator("#approve").click()
+    page.wait_for_load_state()
+
+
+def shoot(browser, base_url, out_dir, size):
+    """The login page, the home page and the nickname step at one size."""
+    context = browser.new_context(**VIEWPORTS[size])
+    page = context.new_page()
+    page.goto(f"{base_url}/login")
+    page.screenshot(path=out_dir / f"login-{size}.png")
+    sign_in(page, base_url, "alice")
+    page.screenshot(path=out_dir / f"home-{size}.png")
+    page.goto(f"{base_url}/user/alice")
+    page.screenshot(path=out_dir / f"profile-{size}.png")
+    context.close()
+
+    context = browser.new_context(**VIEWPORTS[size])
+    page = context.new_page()
+    sign_in(page, base_url, f"7656119{len(size)}", nickname="", email="")
+    page.screenshot(path=out_dir / f"nickname-step-{size}.png")
+    context.close()
+
+
+def main(argv=None):
+    """Start the app, seed it, take the screenshots."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/screenshots.db"})
+        with app.app_context():
+            ensure_schema()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            seed(app, base_url)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
+                for size in VIEWPORTS:
+                    shoot(browser, base_url, args.out, size)
+                browser.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+    for path in sorted(args.out.glob("*.png")):
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+if __name__ == "__main__":
+    main()

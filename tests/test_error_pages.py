@@ -1,0 +1,72 @@
+"""Friendly 404, 405, 429 and 500 pages: plain words, a way back, the site's look, no traceback."""
+
+import pytest
+
+from app import create_app
+from app.database import ensure_schema
+from app.extensions import db
+from tests.conftest import database_url
+from tests.support.web import csrf_token
+
+
+def assert_friendly(page, code, title):
+    assert page.status_code == code
+    assert page.mimetype == "text/html"
+    text = page.text
+    assert f'<h1 id="error-title">{title}</h1>' in text
+    assert 'href="/static/style.css"' in text  # the site's own look
+    assert 'class="button primary" href="/"' in text  # a way back
+    assert "Traceback" not in text
+    assert "Content-Security-Policy" in page.headers
+
+
+def test_404_page(client):
+    assert_friendly(client.get("/no/such/page"), 404, "Page not found")
+
+
+def test_405_page(client):
+    assert_friendly(client.get("/logout/everywhere"), 405, "Method not allowed")
+
+
+def test_404_page_for_signed_in_user_keeps_the_nav(client, auth):
+    auth.login("alice")
+    page = client.get("/no/such/page")
+    assert 'id="logout"' in page.text
+    assert "Sign in</a>" not in page.text
+
+
+@pytest.fixture
+def limited_app(tmp_path):
+    app = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path), "LOGIN_RATE_LIMIT": "2 per minute"}
+    )
+    with app.app_context():
+        db.drop_all()
+        ensure_schema()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+def test_429_page(limited_app):
+    client = limited_app.test_client()
+    token = csrf_token(client.get("/login").text)
+    answers = [client.post("/login", data={"csrf_token": token, "openid": ""}) for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert_friendly(answers[2], 429, "Too many requests")
+    assert "Please wait a minute" in answers[2].text
+
+
+def test_500_page(app):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    page = app.test_client().get("/boom")
+    assert_friendly(page, 500, "Something went wrong")
+    assert "secret internals" not in page.text
+    assert "It is not your fault" in page.text
