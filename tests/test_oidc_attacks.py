@@ -227,6 +227,19 @@ def test_a_state_is_used_once_even_when_the_sign_in_fails(app, browser, forger):
     assert_refused(browser.get(callback), app, expired)
 
 
+def test_only_the_newest_pending_sign_ins_are_kept(app, browser):
+    callbacks = []
+    for _ in range(6):
+        authorize = browser.start_oidc("forge").headers["Location"]
+        callbacks.append(browser.get(authorize, allow_redirects=False).headers["Location"])
+    size = len(browser.http.cookies["session"])
+    browser.start_oidc("forge")
+    assert len(browser.http.cookies["session"]) <= size + 50  # bounded, not growing with each start
+    expired = ("error", "This sign-in has expired or was started in another browser. Please start again.")
+    assert_refused(browser.get(callbacks[0]), app, expired)
+    assert "Hi, forged-user!" in browser.get(callbacks[-1]).text
+
+
 def test_unknown_providers_are_refused(app, browser):
     unknown = ("error", "That sign-in provider is not offered here.")
     assert_refused(browser.start_oidc("nope", allow_redirects=True), app, unknown)

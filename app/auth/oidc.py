@@ -11,7 +11,7 @@ import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import FlaskOAuth2App
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, request, url_for
+from flask import current_app, request, session, url_for
 from joserfc.errors import JoseError
 
 from app.auth.accounts import VerifiedSignIn, clean_email
@@ -30,6 +30,8 @@ REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 PROFILE_CLAIMS = ("preferred_username", "nickname", "name", "email", "email_verified")
 SUBJECT_MAX = 255  # OpenID Connect Core 2: sub is at most 255 ASCII characters
 LOCAL_PROVIDER = "local"
+MAX_PENDING_SIGN_INS = 3  # per browser; each costs about 200 bytes of session cookie
+STATE_KEY_PREFIX = "_state_"  # Authlib keeps each pending sign-in in the session under this prefix
 LOCAL_CLIENT_ID = "microblog-local"
 _TENANT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
@@ -241,10 +243,19 @@ def callback_url(provider):
 
 def begin_sign_in(provider):
     """Redirect to the provider with PKCE (S256), state and nonce kept in this browser's session."""
+    forget_older_sign_ins()
     try:
         return client_for(provider).authorize_redirect(callback_url(provider))
     except Exception as exc:  # noqa: BLE001 - any failure reaching the provider
         raise SignInFailed(failure_message(provider, exc)) from exc
+
+
+def forget_older_sign_ins(keep=MAX_PENDING_SIGN_INS - 1):
+    """Keep only the newest pending sign-ins, so repeated starts cannot outgrow the session cookie."""
+    pending = [key for key in session if key.startswith(STATE_KEY_PREFIX)]
+    pending.sort(key=lambda key: session[key].get("exp", 0) if isinstance(session[key], dict) else 0)
+    for key in pending[: max(len(pending) - keep, 0)]:
+        session.pop(key)
 
 
 def complete_sign_in(provider):
