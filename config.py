@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,23 @@ DEFAULT_PROVIDERS = [
     {"name": "Steam", "url": "https://steamcommunity.com/openid"},
     {"name": "Ubuntu One", "url": "https://login.ubuntu.com"},
 ]
+
+# OpenID Connect providers that need only OIDC_<NAME>_CLIENT_ID and OIDC_<NAME>_CLIENT_SECRET.
+# Microsoft's "common" endpoint serves every tenant: its ID tokens carry the signing tenant's own
+# issuer, so it is checked against issuer_template with the token's `tid` instead of being equal.
+OIDC_PRESETS = {
+    "yahoo": {"issuer": "https://api.login.yahoo.com", "label": "Yahoo"},
+    "google": {"issuer": "https://accounts.google.com", "label": "Google"},
+    "microsoft": {
+        "issuer": "https://login.microsoftonline.com/common/v2.0",
+        "label": "Microsoft",
+        "issuer_template": "https://login.microsoftonline.com/{tid}/v2.0",
+    },
+    "gitlab": {"issuer": "https://gitlab.com", "label": "GitLab"},
+}
+OIDC_SETTING = re.compile(r"^OIDC_([A-Z0-9_]+?)_(CLIENT_ID|CLIENT_SECRET|ISSUER|LABEL)$")
+OIDC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
+OIDC_RESERVED_NAMES = {"local"}  # the development provider
 
 
 class ConfigError(RuntimeError):
@@ -65,6 +83,7 @@ class Config:
     POSTS_PER_PAGE = 20
     OPENID_PROVIDERS = DEFAULT_PROVIDERS
     DEV_OPENID_PROVIDER = False
+    DEV_OIDC_KEY_FILE = None  # signing key of the local OpenID Connect provider; None: in memory
     OPENID_ALLOW_PRIVATE_HOSTS = False
     OUTBOUND_TIMEOUT = 5.0
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
@@ -87,6 +106,8 @@ class Config:
     LOG_FORMAT = "text"  # "json": one JSON object per line on stdout
     LOG_LEVEL = "INFO"
     LOG_REQUESTS = False  # one log line per request (method, path, status, time; never query or cookies)
+    OIDC_PROVIDERS = {}  # built from OIDC_<NAME>_* settings by load_config
+    OIDC_METADATA_TTL = 24 * 3600  # seconds a provider's discovery document and keys are kept
     DEBUG = False
     TESTING = False
 
@@ -101,6 +122,7 @@ class DevelopmentConfig(Config):
 
     DEBUG = True
     DEV_OPENID_PROVIDER = True
+    DEV_OIDC_KEY_FILE = str(TMP_DIR / "dev-oidc-key.json")
     OPENID_ALLOW_PRIVATE_HOSTS = True
     OPENID_PROVIDERS = DEFAULT_PROVIDERS + [LOCAL_PROVIDER]
 
@@ -170,7 +192,7 @@ def _parse_env_value(raw, current):
         return float(raw)
     if isinstance(current, timedelta):
         return timedelta(seconds=int(raw))
-    if isinstance(current, list):
+    if isinstance(current, list | dict):
         return json.loads(raw)
     return raw
 
@@ -189,4 +211,52 @@ def load_config(name=None, overrides=None, environ=None):
     settings.update(overrides or {})
     settings["MICROBLOG_CONFIG"] = name
     cls.finalise(settings)
+    settings["OIDC_PROVIDERS"] = oidc_providers(settings, environ)
     return settings
+
+
+def oidc_providers(settings, environ):
+    """The OpenID Connect providers enabled by OIDC_<NAME>_* settings, by lower-case name.
+
+    Values come from the environment, then from settings (overrides) of the same names; a
+    ready-made OIDC_PROVIDERS dict in the overrides is kept. A provider is enabled by its client
+    id and secret; its issuer comes from OIDC_<NAME>_ISSUER or a preset, its label likewise.
+    """
+    found = {}
+    for source in (environ, settings):
+        for key, value in source.items():
+            match = OIDC_SETTING.match(key)
+            if match and value not in (None, ""):
+                found.setdefault(match.group(1).lower(), {})[match.group(2).lower()] = str(value).strip()
+    providers = dict(settings.get("OIDC_PROVIDERS") or {})
+    for name, values in sorted(found.items()):
+        if values.get("client_id") or values.get("client_secret"):  # ISSUER or LABEL alone enable nothing
+            providers[name] = _oidc_provider(name, values, settings)
+    return providers
+
+
+def _oidc_provider(name, values, settings):
+    """One provider's settings, checked: client id and secret, an issuer, a label."""
+    prefix = f"OIDC_{name.upper()}_"
+    if not OIDC_NAME.match(name) or name in OIDC_RESERVED_NAMES:
+        raise ConfigError(f"{prefix}*: the provider name {name!r} cannot be used; pick another.")
+    missing = [f"{prefix}{part.upper()}" for part in ("client_id", "client_secret") if not values.get(part)]
+    if missing:
+        raise ConfigError(f"OpenID Connect provider {name!r} is incomplete: set {' and '.join(missing)}.")
+    preset = OIDC_PRESETS.get(name, {})
+    issuer = values.get("issuer") or preset.get("issuer") or ""  # exact: some issuers end in "/"
+    if not issuer:
+        raise ConfigError(f"OpenID Connect provider {name!r} needs {prefix}ISSUER (its issuer URL).")
+    if not issuer.startswith("https://") and not (
+        settings.get("OPENID_ALLOW_PRIVATE_HOSTS") and issuer.startswith("http://")
+    ):
+        raise ConfigError(f"{prefix}ISSUER must be an https:// URL, not {issuer!r}.")
+    provider = {
+        "client_id": values["client_id"],
+        "client_secret": values["client_secret"],
+        "issuer": issuer,
+        "label": values.get("label") or preset.get("label") or name.replace("_", " ").title(),
+    }
+    if preset.get("issuer_template") and issuer == preset["issuer"]:
+        provider["issuer_template"] = preset["issuer_template"]
+    return provider

@@ -72,6 +72,8 @@ def register_operations(app):
 
 def register_extensions(app):
     """Bind every extension object to the app."""
+    from authlib.integrations.flask_client import OAuth
+
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
     from app.fetcher import install_openid_fetcher
 
@@ -79,6 +81,7 @@ def register_extensions(app):
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     oid.init_app(app)
+    OAuth(app)  # this app's own Authlib registry: app.extensions.oauth
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -119,9 +122,11 @@ def register_blueprints(app):
     app.register_blueprint(main_bp)
     app.register_blueprint(profile_bp)
     if app.config["DEV_OPENID_PROVIDER"]:
+        from app.devoidc import bp as devoidc_bp
         from app.devprovider import bp as devprovider_bp
 
         app.register_blueprint(devprovider_bp)
+        app.register_blueprint(devoidc_bp)
 
 
 def register_request_hooks(app):

@@ -46,6 +46,15 @@ def nickname_from_identifier(identifier):
     return clean_nickname(f"{prefix}-{tail}" if tail else prefix) or "user"
 
 
+def first_nickname(*candidates):
+    """The first candidate that is still a usable nickname once cleaned, or None."""
+    for candidate in candidates:
+        cleaned = clean_nickname(candidate)
+        if cleaned:
+            return cleaned
+    return None
+
+
 def choose_nickname(nickname=None, email=None, identifier=None):
     """The first usable base: provider nickname, email local part, else derived."""
     for candidate in (nickname, (email or "").partition("@")[0]):

@@ -15,6 +15,8 @@ from app.auth.labels import identity_label
         ("openid2", "not a url", "OpenID"),
         ("openid2", "http://localhost/dev-openid/bob", "Local test provider"),
         ("https://accounts.google.com", "123", "Google"),
+        ("https://api.login.yahoo.com", "123", "Yahoo"),
+        ("http://localhost/dev-oidc", "alice", "Local test provider (OpenID Connect)"),
         ("https://issuer.example/realms/x", "123", "issuer.example"),
         ("urn:odd-issuer", "123", "OpenID Connect"),
     ],
@@ -26,7 +28,9 @@ def test_identity_label(app, issuer, subject, label):
 
 def test_configured_provider_names_win(app):
     app.config["OPENID_PROVIDERS"] = [{"name": "My Company", "url": "https://id.company.example/"}]
-    app.config["OIDC_PROVIDERS"] = [{"name": "Company SSO", "issuer": "https://sso.company.example"}]
+    app.config["OIDC_PROVIDERS"] = {
+        "company": {"label": "Company SSO", "issuer": "https://sso.company.example", "client_id": "c"}
+    }
     with app.test_request_context("/"):
         assert identity_label("openid2", "https://id.company.example/u/1") == "My Company"
         assert identity_label("https://sso.company.example", "1") == "Company SSO"

@@ -13,7 +13,9 @@ KNOWN_PROVIDERS = {
     "accounts.google.com": "Google",
     "login.microsoftonline.com": "Microsoft",
     "gitlab.com": "GitLab",
+    "api.login.yahoo.com": "Yahoo",
 }
+LOCAL_OIDC_LABEL = "Local test provider (OpenID Connect)"
 
 
 def host_of(url):
@@ -42,10 +44,21 @@ def configured_name(issuer, subject):
             elif host_of(provider.get("url")) == host_of(subject):
                 return provider.get("name")
         return None
-    for provider in current_app.config.get("OIDC_PROVIDERS", None) or []:
-        if isinstance(provider, dict) and provider.get("issuer") == issuer:
-            return provider.get("name")
+    for provider in (current_app.config.get("OIDC_PROVIDERS") or {}).values():
+        if provider.get("issuer") == issuer:
+            return provider.get("label")
+    if local_oidc_issuer() == issuer:
+        return LOCAL_OIDC_LABEL
     return None
+
+
+def local_oidc_issuer():
+    """The issuer of the local OpenID Connect test provider, when it is enabled here."""
+    if not current_app.config.get("DEV_OPENID_PROVIDER") or not has_request_context():
+        return None
+    from app.devoidc.provider import issuer_url
+
+    return issuer_url()
 
 
 def identity_label(issuer, subject):

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from app.auth import bp
 from app.auth.accounts import VerifiedSignIn
 from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
+from app.auth.oidc import configured_providers
 from app.auth.signin import (
     end_user_session,
     finish_sign_in,
@@ -57,7 +58,9 @@ def requested_identifier(form):
 
 def render_login(form, status=200):
     """Render the login page with the form as typed."""
-    return render_template("auth/login.html", form=form, providers=provider_buttons()), status
+    return render_template(
+        "auth/login.html", form=form, providers=provider_buttons(), oidc_providers=configured_providers()
+    ), status
 
 
 def login_rate_limit():

@@ -1,0 +1,49 @@
+"""Views for signing in with OpenID Connect: start at the provider, come back to the callback."""
+
+from flask import flash, redirect, url_for
+from flask_login import current_user
+
+from app.auth import bp
+from app.auth.forms import LoginForm
+from app.auth.oidc import SignInFailed, begin_sign_in, complete_sign_in, get_provider
+from app.auth.signin import finish_sign_in, login_page_url, remember_intent
+from app.auth.views import login_rate_limit
+from app.extensions import limiter
+
+UNKNOWN_PROVIDER = "That sign-in provider is not offered here."
+
+
+def back_to_login(message):
+    """Return to the login page (keeping `next`) with a plain message."""
+    flash(message, "error")
+    return redirect(login_page_url())
+
+
+@bp.post("/login/oidc/<provider>")
+@limiter.limit(login_rate_limit)
+def oidc_start(provider):
+    """Remember where to go and remember-me, then send the visitor to the provider."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    found = get_provider(provider)
+    if found is None:
+        return back_to_login(UNKNOWN_PROVIDER)
+    form = LoginForm()  # its CSRF token was checked by CSRFProtect
+    remember_intent(form.next.data, form.remember_me.data)
+    try:
+        return begin_sign_in(found)
+    except SignInFailed as exc:
+        return back_to_login(str(exc))
+
+
+@bp.get("/login/oidc/<provider>/callback")
+def oidc_callback(provider):
+    """Check the provider's answer, then sign in the user behind (issuer, subject)."""
+    found = get_provider(provider)
+    if found is None:
+        return back_to_login(UNKNOWN_PROVIDER)
+    try:
+        sign_in = complete_sign_in(found)
+    except SignInFailed as exc:
+        return back_to_login(str(exc))
+    return finish_sign_in(sign_in)

@@ -1,0 +1,296 @@
+"""The development OpenID Connect provider's protocol side, on Authlib's authorization server.
+
+One client (this site, as provider "local"), the authorization code flow with PKCE (S256 only)
+and a required nonce, ID tokens signed with an RSA key kept in tmp/ (in memory when testing).
+Authorization codes live in this process's memory: the development server is one process.
+"""
+
+import hmac
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, grants
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from flask import current_app, url_for
+from joserfc.jwk import RSAKey
+
+CODE_LIFETIME = 600  # seconds; RFC 6749 recommends at most ten minutes
+ID_TOKEN_LIFETIME = 300
+SCOPES = ("openid", "email", "profile")
+ALG = "RS256"
+STATE_KEY = "devoidc"
+
+_keys = {}
+_keys_lock = threading.Lock()
+
+
+def issuer_url():
+    """This provider's issuer: /dev-oidc on the host the request came to."""
+    return url_for("devoidc.metadata", _external=True).removesuffix("/.well-known/openid-configuration")
+
+
+# --- Signing key ----------------------------------------------------------------------------------
+
+
+def signing_key():
+    """The RSA signing key: kept in DEV_OIDC_KEY_FILE when set, else made once per process."""
+    path = current_app.config.get("DEV_OIDC_KEY_FILE")
+    with _keys_lock:
+        if path not in _keys:
+            _keys[path] = _load_or_create_key(path)
+        return _keys[path]
+
+
+def _load_or_create_key(path):
+    if path and Path(path).exists():
+        return RSAKey.import_key(json.loads(Path(path).read_text()))
+    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALG}, private=True)
+    key.ensure_kid()
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(key.as_dict(private=True), fh)
+    return key
+
+
+# --- Client, accounts and codes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalClient(ClientMixin):
+    """This site, registered as the provider's only client."""
+
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+    def get_client_id(self):
+        return self.client_id
+
+    def get_default_redirect_uri(self):
+        return self.redirect_uri
+
+    def get_allowed_scope(self, scope):
+        return list_to_scope([s for s in scope_to_list(scope) or [] if s in SCOPES])
+
+    def check_redirect_uri(self, redirect_uri):
+        return redirect_uri == self.redirect_uri
+
+    def check_client_secret(self, client_secret):
+        return hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type):
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type):
+        return grant_type == "authorization_code"
+
+
+def query_client(client_id):
+    """The client with that id: only this site, as provider "local"."""
+    from app.auth.oidc import LOCAL_CLIENT_ID, LOCAL_PROVIDER, local_client_secret
+
+    if client_id != LOCAL_CLIENT_ID:
+        return None
+    redirect_uri = url_for("auth.oidc_callback", provider=LOCAL_PROVIDER, _external=True)
+    return LocalClient(LOCAL_CLIENT_ID, local_client_secret(), redirect_uri)
+
+
+@dataclass(frozen=True)
+class LocalAccount:
+    """Who the person said they are on the approval page."""
+
+    username: str
+    nickname: str = ""
+    name: str = ""
+    email: str = ""
+
+
+@dataclass
+class Code(AuthorizationCodeMixin):
+    """An issued authorization code and what it was issued for."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
+    user: LocalAccount
+    auth_time: int = field(default_factory=lambda: int(time.time()))
+
+    def get_redirect_uri(self):
+        return self.redirect_uri
+
+    def get_scope(self):
+        return self.scope
+
+    def get_nonce(self):
+        return self.nonce
+
+    def get_auth_time(self):
+        return self.auth_time
+
+    def is_expired(self):
+        return time.time() > self.auth_time + CODE_LIFETIME
+
+
+class CodeStore:
+    """Authorization codes in memory; taking one removes it, so each works once."""
+
+    def __init__(self):
+        self._codes = {}
+        self._lock = threading.Lock()
+
+    def save(self, code):
+        with self._lock:
+            self._codes = {k: v for k, v in self._codes.items() if not v.is_expired()}
+            self._codes[code.code] = code
+
+    def take(self, code, client_id):
+        with self._lock:
+            found = self._codes.pop(code, None)
+        if found is None or found.is_expired() or found.client_id != client_id:
+            return None
+        return found
+
+    def nonce_used(self, client_id, nonce):
+        with self._lock:
+            return any(c.client_id == client_id and c.nonce == nonce for c in self._codes.values())
+
+
+# --- Grants ---------------------------------------------------------------------------------------
+
+
+def codes():
+    """This app's code store."""
+    return current_app.extensions[STATE_KEY]["codes"]
+
+
+def authorization_server():
+    """This app's Authlib authorization server."""
+    return current_app.extensions[STATE_KEY]["server"]
+
+
+class LocalCodeGrant(grants.AuthorizationCodeGrant):
+    """The authorization code grant, with codes in the in-memory store."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def save_authorization_code(self, code, request):
+        payload = request.payload.data
+        codes().save(
+            Code(
+                code=code,
+                client_id=request.client.get_client_id(),
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.scope,
+                nonce=payload.get("nonce"),
+                code_challenge=payload.get("code_challenge"),
+                code_challenge_method=payload.get("code_challenge_method"),
+                user=request.user,
+            )
+        )
+
+    def query_authorization_code(self, code, client):
+        return codes().take(code, client.get_client_id())
+
+    def delete_authorization_code(self, authorization_code):
+        pass  # taken from the store when it was looked up
+
+    def authenticate_user(self, authorization_code):
+        return authorization_code.user
+
+
+class RequiredS256(CodeChallenge):
+    """PKCE is required, and only with S256."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge") or data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("PKCE with code_challenge_method=S256 is required.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class LocalOpenIDCode(OpenIDCode):
+    """ID tokens signed with the provider key, carrying the profile the person approved."""
+
+    DEFAULT_EXPIRES_IN = ID_TOKEN_LIFETIME
+
+    def exists_nonce(self, nonce, request):
+        return codes().nonce_used(request.payload.client_id, nonce)
+
+    def resolve_client_private_key(self, client):
+        return signing_key()
+
+    def get_client_algorithm(self, client):
+        return ALG
+
+    def get_client_claims(self, client):
+        return {"iss": issuer_url(), "aud": [client.get_client_id()]}
+
+    def get_encode_header(self, client):
+        return {"alg": ALG, "typ": "JWT", "kid": signing_key().kid}
+
+    def generate_user_info(self, user, scope):
+        info = UserInfo(sub=user.username)
+        scopes = scope_to_list(scope) or []
+        if "profile" in scopes:
+            info.update({k: v for k, v in (("preferred_username", user.nickname), ("name", user.name)) if v})
+        if "email" in scopes and user.email:
+            info.update(email=user.email, email_verified=True)
+        return info
+
+
+def make_server(app):
+    """An Authlib authorization server for this app: code grant, OpenID Connect, required PKCE."""
+    server = AuthorizationServer(query_client=query_client, save_token=lambda token, request: None)
+    server.init_app(app)
+    server.register_grant(LocalCodeGrant, [LocalOpenIDCode(require_nonce=True), RequiredS256()])
+    return server
+
+
+def metadata_document():
+    """The discovery document."""
+    issuer = issuer_url()
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": url_for("devoidc.authorize", _external=True),
+        "token_endpoint": url_for("devoidc.token", _external=True),
+        "jwks_uri": url_for("devoidc.jwks", _external=True),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALG],
+        "scopes_supported": list(SCOPES),
+        "grant_types_supported": ["authorization_code"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "preferred_username",
+            "name",
+            "email",
+            "email_verified",
+        ],
+    }
