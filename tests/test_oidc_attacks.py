@@ -32,14 +32,14 @@ def forger():
 
 
 @pytest.fixture
-def serve(site, tmp_path):
+def serve(site, database_url):
     """Serve the app with extra settings; the forging provider is "forge" when given."""
     stack = []
 
     def start(forger=None, **settings):
         if forger is not None:
             settings = {**provider_settings("forge", forger.issuer, label="Forge"), **settings}
-        context = site.serving(tmp_path, **settings)
+        context = site.serving(database_url, **settings)
         stack.append(context)
         return context.__enter__()
 

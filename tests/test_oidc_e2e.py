@@ -44,8 +44,8 @@ def op(site):
 
 
 @pytest.fixture
-def app(site, op, tmp_path):
-    with site.serving(tmp_path, **provider_settings("test", op.issuer, label="Test OP")) as app:
+def app(site, op, database_url):
+    with site.serving(database_url, **provider_settings("test", op.issuer, label="Test OP")) as app:
         yield app
 
 
@@ -99,11 +99,11 @@ def test_first_sign_in_creates_the_user_and_the_second_finds_it(app, browser, op
     assert len(users(app)) == 1 and len(identities(app)) == 1
 
 
-def test_the_same_sub_from_another_issuer_is_another_user(site, op, tmp_path):
+def test_the_same_sub_from_another_issuer_is_another_user(site, op, database_url):
     with start_oidc_provider(redirect_uris=[site.callback("other")]) as other:
         assert other.issuer != op.issuer
         settings = {**provider_settings("test", op.issuer), **provider_settings("other", other.issuer)}
-        with site.serving(tmp_path, **settings) as app:
+        with site.serving(database_url, **settings) as app:
             first = site.browser()
             assert greeting(first.oidc_sign_in("test", "dave")) == "dave"
             second = site.browser()
@@ -228,11 +228,11 @@ def test_an_answer_naming_another_issuer_is_refused(app, browser):
     assert users(app) == []
 
 
-def test_profile_comes_from_userinfo_when_the_id_token_has_none(site, tmp_path):
+def test_profile_comes_from_userinfo_when_the_id_token_has_none(site, database_url):
     with start_oidc_provider(
         redirect_uris=[site.callback("test")], accounts=ACCOUNTS, conform_id_token_claims=True
     ) as conforming:
-        with site.serving(tmp_path, **provider_settings("test", conforming.issuer)) as app:
+        with site.serving(database_url, **provider_settings("test", conforming.issuer)) as app:
             page = site.browser().oidc_sign_in("test", "name-only")
             assert greeting(page) == "Jane-Q-Public"
             assert [(nickname, email) for _, nickname, email in users(app)] == [

@@ -7,11 +7,9 @@ through the normal configuration path (OIDC_<NAME>_* overrides) and puts it behi
 """
 
 import contextlib
-import os
 from urllib.parse import urlsplit
 
 from app import create_app
-from app.database import ensure_schema
 from app.extensions import db
 from tests.oidc.harness import complete_login
 from tests.support.web import LiveServer, WebClient, csrf_token
@@ -63,20 +61,15 @@ class OIDCSite:
         return f"{self.url}/login/oidc/{provider}/callback"
 
     @contextlib.contextmanager
-    def serving(self, database_dir, **settings):
-        """Build a testing app with these settings (and a fresh database), serve it, clean up."""
-        url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{database_dir / 'oidc.db'}"
-        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, **settings})
-        with app.app_context():
-            db.drop_all()
-            ensure_schema()
+    def serving(self, database_url, **settings):
+        """Serve a testing app with these settings on the test database (the `database_url` fixture)."""
+        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url, **settings})
         self.app = self.dispatcher.app = app
         try:
             yield app
         finally:
             with app.app_context():
                 db.session.remove()
-                db.drop_all()
                 db.engine.dispose()
             self.app = self.dispatcher.app = None
 
