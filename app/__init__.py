@@ -72,8 +72,6 @@ def register_operations(app):
 
 def register_extensions(app):
     """Bind every extension object to the app."""
-    from authlib.integrations.flask_client import OAuth
-
     from app.extensions import csrf, db, limiter, login_manager, migrate, oid
     from app.fetcher import install_openid_fetcher
 
@@ -81,7 +79,11 @@ def register_extensions(app):
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     oid.init_app(app)
-    OAuth(app)  # this app's own Authlib registry: app.extensions.oauth
+    if app.config["OIDC_PROVIDERS"] or app.config["DEV_OPENID_PROVIDER"]:
+        # Only sites offering OpenID Connect load Authlib (about 13 MB per worker).
+        from authlib.integrations.flask_client import OAuth
+
+        OAuth(app)  # this app's own Authlib registry: app.extensions.oauth
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
     login_manager.init_app(app)

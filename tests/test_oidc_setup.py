@@ -5,13 +5,8 @@ from authlib.oidc.core import CodeIDToken
 from joserfc.errors import InvalidClaimError, MissingClaimError
 
 from app import create_app
-from app.auth.oidc import (
-    Provider,
-    ProviderError,
-    auth_method,
-    checked_metadata,
-    claims_options,
-)
+from app.auth.oidc import Provider, ProviderError
+from app.auth.oidc_client import auth_method, checked_metadata, claims_options
 from app.nicknames import first_nickname
 from config import ConfigError, load_config
 
@@ -270,3 +265,22 @@ def test_client_authentication_follows_what_the_provider_takes(methods, chosen):
 )
 def test_first_nickname_takes_the_first_usable_candidate(candidates, chosen):
     assert first_nickname(*candidates) == chosen
+
+
+def test_sites_without_openid_connect_do_not_load_authlib():
+    """Workers of a site with no OpenID Connect provider stay small: Authlib is never imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from app import create_app\n"
+        "app = create_app('production', {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
+        "client = app.test_client()\n"
+        "assert client.get('/login').status_code == 200\n"
+        "client.post('/login/oidc/google')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('authlib', 'joserfc'))}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from app.auth import bp
 from app.auth.forms import LoginForm
-from app.auth.oidc import SignInFailed, begin_sign_in, complete_sign_in, get_provider
+from app.auth.oidc import SignInFailed, get_provider
 from app.auth.signin import finish_sign_in, login_page_url, remember_intent
 from app.auth.views import login_rate_limit
 from app.extensions import limiter
@@ -30,6 +30,8 @@ def oidc_start(provider):
         return back_to_login(UNKNOWN_PROVIDER)
     form = LoginForm()  # its CSRF token was checked by CSRFProtect
     remember_intent(form.next.data, form.remember_me.data)
+    from app.auth.oidc_client import begin_sign_in  # Authlib loads on first use only
+
     try:
         return begin_sign_in(found)
     except SignInFailed as exc:
@@ -42,6 +44,8 @@ def oidc_callback(provider):
     found = get_provider(provider)
     if found is None:
         return back_to_login(UNKNOWN_PROVIDER)
+    from app.auth.oidc_client import complete_sign_in  # Authlib loads on first use only
+
     try:
         sign_in = complete_sign_in(found)
     except SignInFailed as exc:
