@@ -25,16 +25,8 @@ from app import create_app  # noqa: E402
 from app.database import ensure_schema  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Identity, Post, User  # noqa: E402
+from tests.support.chromium import launch_chromium  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1},
     "phone": {
@@ -125,9 +117,7 @@ def main(argv=None):
         try:
             seed(app, base_url)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-                )
+                browser = launch_chromium(playwright)
                 for size in VIEWPORTS:
                     shoot(browser, base_url, args.out, size)
                 browser.close()

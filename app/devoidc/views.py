@@ -2,11 +2,9 @@
 
 from authlib.oauth2 import OAuth2Error
 from flask import jsonify, render_template, request
-from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import Length, Optional
 
-from app.auth.accounts import clean_email
 from app.devoidc import bp
 from app.devoidc.provider import (
     STATE_KEY,
@@ -17,9 +15,8 @@ from app.devoidc.provider import (
     metadata_document,
     signing_key,
 )
+from app.devprovider.forms import ApproveForm as BaseApproveForm
 from app.extensions import csrf
-
-NAME_RULE = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 @bp.record_once
@@ -28,24 +25,11 @@ def set_up(state):
     state.app.extensions[STATE_KEY] = {"server": make_server(state.app), "codes": CodeStore()}
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(BaseApproveForm):
     """Who the person is here (their subject) and the profile the provider sends."""
 
-    username = StringField(
-        "Username",
-        validators=[
-            DataRequired(),
-            Length(max=64),
-            Regexp(NAME_RULE, message="Use letters, digits, '_', '.' or '-'."),
-        ],
-    )
     nickname = StringField("Preferred username sent to the site", validators=[Optional(), Length(max=64)])
     name = StringField("Name sent to the site", validators=[Optional(), Length(max=100)])
-    email = StringField("Email sent to the site", validators=[Optional(), Length(max=254)])
-
-    def validate_email(self, field):
-        if field.data and clean_email(field.data) is None:
-            raise ValidationError("That is not an email address.")
 
 
 def protocol_error(error):

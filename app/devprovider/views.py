@@ -3,37 +3,14 @@
 import re
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
-from flask_wtf import FlaskForm
 from openid.server.server import ProtocolError
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from app.auth.accounts import clean_email
 from app.devprovider import bp
+from app.devprovider.forms import NAME_RULE, ApproveForm
 from app.devprovider.provider import add_profile, identity_url, openid_server, to_flask_response
 from app.extensions import csrf
 
 PENDING_KEY = "devop_request"
-NAME_RULE = r"^[A-Za-z0-9_.-]{1,64}$"
-
-
-class ApproveForm(FlaskForm):
-    """What the person confirms: who they are and what the provider tells the site."""
-
-    username = StringField(
-        "Username",
-        validators=[
-            DataRequired(),
-            Length(max=64),
-            Regexp(NAME_RULE, message="Use letters, digits, '_', '.' or '-'."),
-        ],
-    )
-    nickname = StringField("Nickname sent to the site", validators=[Optional(), Length(max=64)])
-    email = StringField("Email sent to the site", validators=[Optional(), Length(max=254)])
-
-    def validate_email(self, field):
-        if field.data and clean_email(field.data) is None:
-            raise ValidationError("That is not an email address.")
 
 
 def pending_request():

@@ -7,15 +7,8 @@ CSP violations and any use of window.prompt; a test fails if any were seen.
 import pytest
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.support.chromium import launch_chromium
+
 LOCAL_PROVIDER = "Local test provider"
 
 # Injected by DevTools before any page script, so the page's CSP does not apply to it.
@@ -31,7 +24,7 @@ window.prompt = function () { console.error("window.prompt was used"); return nu
 def chromium():
     """One headless Chromium for the whole run; each test gets fresh contexts."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
