@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Identity, User
-from tests.support.web import LOCAL_PROVIDER_INDEX, WebClient, flashes, nickname_value
+from tests.support.web import LOCAL_PROVIDER_INDEX, WebClient, csrf_token, flashes, nickname_value
 
 
 def users(app):
@@ -160,7 +160,15 @@ def test_get_logout_signs_no_one_out(browser, live_server):
     assert "Hi, alice!" in browser.get("/").text
 
 
-def test_signed_in_user_posting_login_goes_to_index(browser, live_server):
+def test_signed_in_user_visiting_or_posting_login_goes_to_index(browser, live_server, openid_provider):
     browser.sign_in_local("alice")
     page = browser.get("/login")
     assert page.url == live_server.url + "/"
+    home = browser.get("/")
+    response = browser.post(
+        "/login",
+        {"csrf_token": csrf_token(home.text), "openid": openid_provider.identity("bob")},
+        allow_redirects=False,
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert openid_provider.requests == []
