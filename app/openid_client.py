@@ -12,6 +12,7 @@ replace three of its defaults that are unsafe for a production site:
 """
 
 import secrets
+import time
 
 from flask import request, session, url_for
 from flask_openid import OpenID, OpenIDResponse
@@ -25,6 +26,8 @@ from app.redirects import safe_next
 CONSUMER_STATE_KEY = "openid_consumer"
 RETURN_TO_TOKEN_KEY = "openid_rt"  # noqa: S105 (a session key, not a secret)
 ASK_FOR = ["nickname", "email"]
+RETURN_TO_NONCE_URL = "urn:microblog:return_to"  # spent return_to tokens share the nonce table
+ATTEMPT_EXPIRED = "This sign-in attempt has expired or was not started here."
 
 # Prefer HMAC-SHA256 whenever the provider offers it; SHA1 only as a fallback.
 SHA256_FIRST = SessionNegotiator(
@@ -157,9 +160,27 @@ class MicroblogOpenID(OpenID):
         auth_request = self._consumer().begin(identifier)
         self.attach_reg_info(auth_request, None, ASK_FOR)
         token = secrets.token_urlsafe(16)
-        session[RETURN_TO_TOKEN_KEY] = token
+        session[RETURN_TO_TOKEN_KEY] = {"token": token, "issued": int(time.time())}
         return_to = url_for("auth.openid_complete", rt=token, _external=True)
         return auth_request.redirectURL(request.host_url, return_to)
+
+    def _claim_return_to_token(self, presented):
+        """Check the attempt's return_to token and spend it, before anything is fetched.
+
+        The session is a cookie, so popping the token is not enough: an old copy of the
+        cookie would still hold it. Recording it in the shared nonce table makes it
+        single-use in every worker; stale attempts (past the nonce skew) are refused too.
+        """
+        pending = session.pop(RETURN_TO_TOKEN_KEY, None)
+        token = pending.get("token") if isinstance(pending, dict) else None
+        issued = pending.get("issued") if isinstance(pending, dict) else None
+        if not isinstance(token, str) or not isinstance(issued, int):
+            raise SignInError(ATTEMPT_EXPIRED)
+        if not secrets.compare_digest(presented.encode(), token.encode()):
+            raise SignInError(ATTEMPT_EXPIRED)
+        if not self.store_factory().useNonce(RETURN_TO_NONCE_URL, issued, token):
+            raise SignInError(ATTEMPT_EXPIRED)
+        return token
 
     def complete(self):
         """Verify the provider's answer to this request; return an OpenIDResponse.
@@ -168,9 +189,7 @@ class MicroblogOpenID(OpenID):
         """
         args = request.args.to_dict()
         args.update(request.form.to_dict())
-        expected = session.pop(RETURN_TO_TOKEN_KEY, None)
-        if not expected or not secrets.compare_digest(str(args.get("rt", "")), expected):
-            raise SignInError("This sign-in attempt has expired or was not started here.")
+        expected = self._claim_return_to_token(str(args.get("rt", "")))
         return_to = url_for("auth.openid_complete", rt=expected, _external=True)
         result = self._consumer().complete(args, return_to)
         if result.status == openid_consumer.SUCCESS and result.identity_url:

@@ -1,11 +1,14 @@
 """OpenID 2.0 protocol attacks against a real provider on loopback: each must sign no one in."""
 
+import time
+
 import pytest
 from openid.message import OPENID_NS
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.extensions import db
 from app.models import OpenIDNonce, User
+from app.openid_client import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from tests.support.web import flashes, nickname_value
 
 VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
@@ -27,14 +30,50 @@ def test_replayed_assertion_is_rejected(app, browser, live_server, openid_provid
     openid_provider.behaviour.profiles["victim"] = {"nickname": "victim"}
     callback, cookies_before = browser.capture_callback(openid_provider.identity("victim"))
     assert "Hi, victim!" in browser.get(callback).text
-    with app.app_context():
-        assert db.session.scalar(select(func.count(OpenIDNonce.id))) == 1
-    # The attacker holds the same pre-callback session, so only the used nonce can stop this.
+    # The attacker holds the pre-callback session cookie, return_to token included.
     attacker = browser.with_cookies(cookies_before)
     page = attacker.get(callback)
     assert page.url.startswith(live_server.url + "/login")
-    assert ("error", VERIFY_FAILED) in flashes(page.text)
+    assert ("error", ATTEMPT_EXPIRED) in flashes(page.text)
     assert attacker.get("/").url.startswith(live_server.url + "/login")
+    # Second layer: even with the spent return_to token forgotten, the used response nonce stops it.
+    with app.app_context():
+        db.session.execute(delete(OpenIDNonce).where(OpenIDNonce.server_url == RETURN_TO_NONCE_URL))
+        db.session.commit()
+    page = browser.with_cookies(cookies_before).get(callback)
+    assert ("error", VERIFY_FAILED) in flashes(page.text)
+    assert user_count(app) == 1
+
+
+def test_replaying_the_session_cookie_makes_no_outbound_fetch(app, browser, live_server, openid_provider):
+    """An old cookie still holds the return_to token; it is spent server-side before any fetch."""
+    cookies_before = browser.capture_callback(openid_provider.identity("victim"))[1]
+    token = app.session_interface.get_signing_serializer(app).loads(cookies_before["session"])["openid_rt"]
+    counts = []
+    for attempt in range(4):
+        claimed = openid_provider.identity(f"someone-else-{attempt}")
+        forged = {
+            "rt": token["token"],
+            "openid.ns": "http://specs.openid.net/auth/2.0",
+            "openid.mode": "id_res",
+            "openid.claimed_id": claimed,
+            "openid.identity": claimed,
+            "openid.op_endpoint": openid_provider.base_url + "/endpoint",
+            "openid.return_to": live_server.url + "/login/openid/complete?rt=" + token["token"],
+            "openid.response_nonce": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "x",
+            "openid.assoc_handle": "forged",
+            "openid.signed": "op_endpoint,claimed_id,identity,return_to,response_nonce,assoc_handle",
+            "openid.sig": "Zm9yZ2Vk",
+        }
+        page = browser.with_cookies(cookies_before).get("/login/openid/complete", params=forged)
+        assert page.url.startswith(live_server.url + "/login")
+        counts.append(len(openid_provider.requests))
+        if attempt:
+            assert ("error", ATTEMPT_EXPIRED) in flashes(page.text)
+    # The first forged answer spent the token (and was refused after checking with the provider);
+    # every replay of the same cookie is refused before the server fetches anything.
+    assert counts[1] == counts[2] == counts[3] == counts[0]
+    assert user_count(app) == 0
 
 
 def set_signed_nickname(response):

@@ -116,7 +116,8 @@ def test_nothing_from_the_cookie_is_unpickled(app, live_server, tmp_path):
     payload = {" p": base64.b64encode(pickle.dumps(Exploit())).decode()}
     browser = WebClient(live_server.url)
     # Planted where this app keeps consumer state, and where Flask-OpenID's own wrapper would look.
-    state = {"openid_rt": "tok", "openid_consumer": {"_openid_consumer_last_token": payload}, "lt": payload}
+    attempt = {"token": "tok", "issued": int(time.time())}
+    state = {"openid_rt": attempt, "openid_consumer": {"_openid_consumer_last_token": payload}, "lt": payload}
     cookie = session_cookie_for(app, state)
     browser.http.cookies.set("session", cookie, domain="127.0.0.1")
     page = browser.get(
@@ -262,7 +263,7 @@ def test_forged_callback_cannot_make_the_server_fetch_internal_addresses(tmp_pat
     try:
         client = app.test_client()
         with client.session_transaction() as session:
-            session["openid_rt"] = "tok"
+            session["openid_rt"] = {"token": "tok", "issued": int(time.time())}
         claimed = listener.url("/me")
         forged = {
             "rt": "tok",
@@ -300,3 +301,11 @@ def test_a_provider_that_never_answers_gives_a_message_within_the_timeout(tmp_pa
     finally:
         server.stop()
         listener.close()
+
+
+def test_provider_callbacks_are_rate_limited(tmp_path):
+    app = strict_app(tmp_path, LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    for path in ("/login/openid/complete?rt=x", "/login/oidc/nowhere/callback?state=x&code=y"):
+        statuses = [client.get(path).status_code for _ in range(5)]
+        assert statuses == [302, 302, 302, 429, 429], path

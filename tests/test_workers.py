@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce, User
+from app.openid_client import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from tests.support.web import csrf_token, flashes
 from tests.support.workers import ROOT, GunicornApp
 
@@ -115,27 +116,41 @@ def test_an_openid_answer_replayed_to_another_worker_is_rejected(app, two_worker
     browser = Browser()
     provider_url = browser.start_sign_in(worker_a, openid_provider.identity("alice"))
     # The cookies as they were before the answer arrived: the attempt's return_to token is
-    # still in them, so only the used-nonce record can tell the replay apart.
+    # still in them, so only records in the shared database can tell the replay apart.
     before_answer = browser.http.cookies.copy()
     callback = provider_answer(provider_url)
     assert browser.get(worker_a, callback).headers["Location"] == "/"
     assert "Hi, alice!" in browser.get(worker_a, "/").text
-    assert count(app, OpenIDNonce) == 1 and count(app, OpenIDAssociation) == 1
+    # One spent return_to token and one used response nonce, both in the shared table.
+    assert count(app, OpenIDNonce) == 2 and count(app, OpenIDAssociation) == 1
 
-    replay = Browser(before_answer)
-    rejected = replay.get(worker_b, callback)
-    assert rejected.status_code == 302 and rejected.headers["Location"].startswith("/login")
-    assert ("error", NOT_VERIFIED) in flashes(replay.get(worker_b, rejected.headers["Location"]).text)
+    def replay_on_b():
+        replay = Browser(before_answer)
+        response = replay.get(worker_b, callback)
+        assert response.status_code == 302
+        return replay, response
+
+    replay, rejected = replay_on_b()
+    assert rejected.headers["Location"].startswith("/login")
+    assert ("error", ATTEMPT_EXPIRED) in flashes(replay.get(worker_b, rejected.headers["Location"]).text)
     assert replay.get(worker_b, "/").headers["Location"].startswith("/login")  # not signed in
-    assert count(app, OpenIDNonce) == 1 and count(app, User) == 1
 
-    # Control: with the nonce record gone, the very same replay is accepted by worker B. So the
-    # signature, association and session all checked out: the shared nonce table stopped it.
+    # Second layer: with the spent token forgotten, worker B still refuses the used response nonce.
+    with app.app_context():
+        db.session.execute(delete(OpenIDNonce).where(OpenIDNonce.server_url == RETURN_TO_NONCE_URL))
+        db.session.commit()
+    replay, rejected = replay_on_b()
+    assert rejected.headers["Location"].startswith("/login")
+    assert ("error", NOT_VERIFIED) in flashes(replay.get(worker_b, rejected.headers["Location"]).text)
+    assert count(app, User) == 1
+
+    # Control: with no records at all, the very same replay is accepted by worker B. So the
+    # signature, association and session all checked out: the shared table stopped it.
     with app.app_context():
         db.session.execute(delete(OpenIDNonce))
         db.session.commit()
-    accepted = Browser(before_answer)
-    assert accepted.get(worker_b, callback).headers["Location"] == "/"
+    accepted, response = replay_on_b()
+    assert response.headers["Location"] == "/"
     assert "Hi, alice!" in accepted.get(worker_b, "/").text
 
 

@@ -39,6 +39,7 @@ def oidc_start(provider):
 
 
 @bp.get("/login/oidc/<provider>/callback")
+@limiter.limit(login_rate_limit)  # each answer may make the server call the provider
 def oidc_callback(provider):
     """Check the provider's answer, then sign in the user behind (issuer, subject)."""
     found = get_provider(provider)

@@ -99,6 +99,7 @@ def start_login():
 
 @bp.route("/login/openid/complete", methods=["GET", "POST"])
 @csrf.exempt  # the provider's answer is protected by its OpenID signature, not a CSRF token
+@limiter.limit(login_rate_limit)  # each answer may make the server fetch from the provider
 def openid_complete():
     """Verify the provider's answer, then sign in the user behind that identity."""
     try:
