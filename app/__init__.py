@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from flask import Flask, g, redirect, render_template, request, url_for
+from flask import Flask, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user, user_loaded_from_cookie
 from flask_wtf.csrf import CSRFError
 
@@ -134,6 +134,12 @@ def register_blueprints(app):
 def register_request_hooks(app):
     """Per-request set-up: g.user, absolute session lifetime."""
     from app.auth.signin import SIGNED_IN_AT_KEY, drop_expired_session, session_expired
+
+    @app.before_request
+    def refuse_nul_in_url():
+        # No page takes a NUL byte; PostgreSQL cannot even compare one, so stop it at the door.
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            abort(400)
 
     @app.before_request
     def load_signed_in_user():

@@ -309,3 +309,33 @@ def test_provider_callbacks_are_rate_limited(tmp_path):
     for path in ("/login/openid/complete?rt=x", "/login/oidc/nowhere/callback?state=x&code=y"):
         statuses = [client.get(path).status_code for _ in range(5)]
         assert statuses == [302, 302, 302, 429, 429], path
+
+
+def test_nul_bytes_get_a_plain_400_not_a_500(client, auth):
+    """PostgreSQL refuses NUL in text: no URL or form may carry one to the database."""
+    for path in ("/user/a%00b", "/index?page=1%00", "/login?next=/%00"):
+        response = client.get(path)
+        assert response.status_code == 400, path
+        assert "Traceback" not in response.get_data(as_text=True)
+    auth.login("alice")
+    html = client.get("/").get_data(as_text=True)
+    response = client.post("/", data={"csrf_token": csrf_token(html), "body": "hello\x00world"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "invisible control characters" in page
+    assert "hello" in page  # the text typed is kept
+
+
+def test_values_the_database_refuses_get_a_plain_400(app, client, auth, monkeypatch):
+    """The backstop: a DataError from the database is a 400 page, never a traceback."""
+    from sqlalchemy.exc import DataError
+
+    import app.main.views as main_views
+
+    def refuse(*args, **kwargs):
+        raise DataError("INSERT", {}, ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+    monkeypatch.setattr(main_views, "latest_posts", refuse)
+    auth.login("alice")
+    response = client.get("/")
+    assert response.status_code == 400
+    assert "cannot be stored" in response.get_data(as_text=True)

@@ -22,6 +22,8 @@ class PostForm(FlaskForm):
     def validate_body(self, field):
         if not field.data:
             raise ValidationError("Your post is empty. Write something first.")
+        if any(ord(ch) < 0x20 and ch not in "\n\t" or ord(ch) == 0x7F for ch in field.data):
+            raise ValidationError("Your post contains invisible control characters. Please remove them.")
         if len(field.data) > POST_MAX:
             raise ValidationError(
                 f"Your post is {len(field.data)} characters long; the limit is {POST_MAX}. Please shorten it."

@@ -3,7 +3,7 @@
 import logging
 
 from flask import g, render_template
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from app.extensions import db, login_manager
 
@@ -43,7 +43,18 @@ def database_unavailable(error):
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
 
 
+def unstorable_input(error):
+    """Answer 400 when the database refuses a value as such (e.g. a NUL byte on PostgreSQL)."""
+    log.info("database refused a value: %s", type(getattr(error, "orig", error)).__name__)
+    forget_session()
+    message = (
+        "Something you sent contains characters that cannot be stored. Please remove them and try again."
+    )
+    return render_template("errors/error.html", code=400, title="Bad request", message=message), 400
+
+
 def register_outage_handler(app):
-    """Turn database outages anywhere in a request into the 503 page."""
+    """Turn database outages anywhere in a request into the 503 page, refused values into a 400."""
+    app.register_error_handler(DataError, unstorable_input)
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(DBAPIError, database_unavailable)
