@@ -164,12 +164,21 @@ def test_invalid_nickname_and_email_are_refused_inline(app, client, auth):
     assert nicknames(app) == [("tester", None)]
 
 
-def test_email_used_by_another_account_is_refused(app, client, auth):
+def test_editing_email_never_reveals_other_members_addresses(app, client, auth):
+    """Email is unverified profile data: sharing one is allowed, and nothing says who has it."""
     make_user(app, "bob", email="Bob@Example.test")
     auth.login("tester")
     page = edit(client, nickname="tester", email="bob@example.TEST")
-    assert "Another account already uses that email address." in page.text
-    assert nicknames(app) == [("bob", "Bob@Example.test"), ("tester", None)]
+    assert "already" not in page.text
+    assert nicknames(app) == [("bob", "Bob@Example.test"), ("tester", "bob@example.TEST")]
+
+
+def test_leaving_the_email_field_out_keeps_the_email(app, client, auth):
+    auth.login("tester")
+    edit(client, nickname="tester", email="me@example.test")
+    page = client.get("/profile/edit")
+    client.post("/profile/edit", data={"csrf_token": csrf_token(page.text), "nickname": "tester2"})
+    assert nicknames(app) == [("tester2", "me@example.test")]
 
 
 def test_email_can_be_removed(app, client, auth):

@@ -7,7 +7,6 @@ from wtforms.validators import ValidationError
 
 from app.auth.accounts import EMAIL_MAX, clean_email
 from app.nicknames import nickname_problem
-from app.profile.profiles import email_taken
 
 
 def strip(value):
@@ -35,5 +34,5 @@ class ProfileForm(FlaskForm):
             return
         if len(field.data) > EMAIL_MAX or clean_email(field.data) is None:
             raise ValidationError("That does not look like an email address (name@example.org).")
-        if email_taken(field.data, except_user_id=current_user.id):
-            raise ValidationError("Another account already uses that email address.")
+        # No uniqueness check: email is unverified profile data that never identifies an account,
+        # and "already used" would tell anyone which addresses other members have.

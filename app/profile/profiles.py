@@ -26,12 +26,6 @@ def identity_labels(user):
     return list(dict.fromkeys(labels))
 
 
-def email_taken(email, except_user_id=None):
-    """Whether another user has this email address, ignoring case."""
-    query = select(User.id).where(func.lower(User.email) == email.lower(), User.id != except_user_id)
-    return db.session.scalars(query.limit(1)).first() is not None
-
-
 def update_profile(user, nickname, email):
     """Save a checked nickname and email; ProfileConflictError if the nickname went meanwhile."""
     user.nickname = nickname

@@ -36,7 +36,9 @@ def edit():
     form = ProfileForm(obj=current_user) if request.method == "GET" else ProfileForm()
     if request.method == "POST" and form.validate():
         try:
-            update_profile(current_user, form.nickname.data, form.email.data)
+            # A client that leaves the email field out keeps the email; an empty field removes it.
+            email = form.email.data if "email" in request.form else current_user.email
+            update_profile(current_user, form.nickname.data, email)
         except ProfileConflictError:
             form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")
         else:
