@@ -4,7 +4,7 @@ import secrets
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -44,6 +44,10 @@ class User(UserMixin, db.Model):
 
     def __repr__(self):
         return f"<User {self.nickname!r}>"
+
+
+# "Alice" and "alice" are one name: the database enforces it, not only the app's check.
+Index("uq_user_nickname_lower", func.lower(User.nickname), unique=True)
 
 
 class Identity(db.Model):

@@ -37,3 +37,20 @@ def test_unique_nickname_ignores_case(app):
     with app.app_context():
         assert unique_nickname("bob") == "bob-3"
         assert unique_nickname("carol") == "carol"
+
+
+def test_the_database_refuses_nicknames_differing_only_in_case(app):
+    """Two sign-ins racing past the app's check cannot both keep 'Alice' and 'alice'."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from app.extensions import db
+    from app.models import User
+
+    with app.app_context():
+        db.session.add(User(nickname="Alice"))
+        db.session.commit()
+        db.session.add(User(nickname="alice"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
