@@ -35,3 +35,9 @@ def test_identity_page_advertises_the_endpoint(browser, live_server):
 def test_endpoint_answers_protocol_errors_without_a_500(browser):
     page = browser.get("/dev-openid/endpoint?openid.mode=bogus&openid.ns=http://specs.openid.net/auth/2.0")
     assert page.status_code < 500
+
+
+def test_a_request_with_nowhere_to_answer_gets_a_plain_400(browser):
+    page = browser.get("/dev-openid/endpoint?openid.mode=checkid_setup")
+    assert page.status_code == 400
+    assert "Traceback" not in page.text and "return_to" in page.text

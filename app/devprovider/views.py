@@ -59,6 +59,8 @@ def endpoint():
     try:
         openid_request = server.decodeRequest(args)
     except ProtocolError as exc:
+        if exc.whichEncoding() is None:  # no return_to to answer to: say it here instead
+            return render_template("errors/error.html", code=400, title="Bad request", message=str(exc)), 400
         return to_flask_response(server, exc)
     if openid_request is None:
         return render_template("devprovider/about.html"), 200
