@@ -1,10 +1,14 @@
 """Start the development server: python run.py [--host H] [--port P]."""
 
 import argparse
+import logging
 import os
+import re
 
 from app import create_app
 from app.database import ensure_schema
+
+QUERY_STRING = re.compile(r"\?\S*")
 
 
 def parse_args(argv=None):
@@ -15,12 +19,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+class HideQueryStrings(logging.Filter):
+    """Keep OpenID answers (they travel in query strings) out of the development server's log."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], str):
+            record.args = (QUERY_STRING.sub("?…", record.args[0]), *record.args[1:])
+        return True
+
+
 def main(argv=None):
     """Create the database if missing, then serve the app (debug only in development)."""
     args = parse_args(argv)
     app = create_app()
     with app.app_context():
         ensure_schema()
+    logging.getLogger("werkzeug").addFilter(HideQueryStrings())
     debug = app.config["MICROBLOG_CONFIG"] == "development" and app.config["DEBUG"]
     print(f" * Microblog ({app.config['MICROBLOG_CONFIG']}) on http://{args.host}:{args.port}/")
     # threaded: the local test provider answers the app's own discovery requests.

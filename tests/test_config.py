@@ -141,3 +141,14 @@ def test_run_py_serves_the_app_and_creates_the_database(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_development_server_log_hides_query_strings():
+    import logging
+
+    from run import HideQueryStrings
+
+    line = "GET /login/openid/complete?rt=abc&openid.sig=secret HTTP/1.1"
+    record = logging.LogRecord("werkzeug", logging.INFO, "", 0, '"%s" %s %s', (line, "302", "-"), None)
+    assert HideQueryStrings().filter(record)
+    assert record.getMessage() == '"GET /login/openid/complete?… HTTP/1.1" 302 -'
