@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade
 from sqlalchemy import create_engine, insert, inspect, make_url, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from app import MIGRATIONS_DIR, create_app
@@ -23,7 +24,10 @@ from config import normalise_database_url
 from tests.support.databases import upgrade_database
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+# The server for the PostgreSQL-only tests: the test database's, else a local one if it answers.
+POSTGRES_SERVER = (
+    os.environ.get("TEST_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def script_heads():
@@ -38,13 +42,15 @@ def empty_sqlite(tmp_path):
 @pytest.fixture
 def empty_postgres():
     """A brand-new PostgreSQL database next to the test database, dropped afterwards."""
-    if not TEST_DATABASE_URL:
-        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL (.ci/run does)")
-    server = make_url(normalise_database_url(TEST_DATABASE_URL))
+    server = make_url(normalise_database_url(POSTGRES_SERVER))
     name = f"{server.database}_mig_{uuid.uuid4().hex[:8]}"
     admin = create_engine(server, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError:
+        admin.dispose()
+        pytest.skip("needs a PostgreSQL server: none answers (set TEST_DATABASE_URL)")
     yield server.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
