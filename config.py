@@ -173,6 +173,11 @@ class ProductionConfig(Config):
                 "SECRET_KEY is not set: production refuses to start without it "
                 "(set the SECRET_KEY environment variable to a long random string)."
             )
+        if settings.get("DEV_OPENID_PROVIDER"):
+            raise ConfigError(
+                "DEV_OPENID_PROVIDER is on: the local test providers let anyone sign in as anyone, "
+                "so production refuses to start with them."
+            )
 
 
 CONFIGS = {
@@ -182,8 +187,16 @@ CONFIGS = {
 }
 
 
-def _parse_env_value(raw, current):
+# Settings whose default is None but whose value is a number.
+NUMERIC_WHEN_SET = {"WTF_CSRF_TIME_LIMIT": int}
+# Built by load_config from OIDC_<NAME>_* (with their checks), never taken whole from the environment.
+NOT_FROM_ENVIRONMENT = {"OIDC_PROVIDERS"}
+
+
+def _parse_env_value(raw, current, key=None):
     """Convert an environment string to the type of the setting it overrides."""
+    if key in NUMERIC_WHEN_SET:
+        return NUMERIC_WHEN_SET[key](raw)
     if isinstance(current, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(current, int):
@@ -206,8 +219,8 @@ def load_config(name=None, overrides=None, environ=None):
     cls = CONFIGS[name]
     settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
     for key, current in list(settings.items()):
-        if key in environ:
-            settings[key] = _parse_env_value(environ[key], current)
+        if key in environ and key not in NOT_FROM_ENVIRONMENT:
+            settings[key] = _parse_env_value(environ[key], current, key)
     settings.update(overrides or {})
     settings["MICROBLOG_CONFIG"] = name
     cls.finalise(settings)

@@ -152,3 +152,20 @@ def test_development_server_log_hides_query_strings():
     record = logging.LogRecord("werkzeug", logging.INFO, "", 0, '"%s" %s %s', (line, "302", "-"), None)
     assert HideQueryStrings().filter(record)
     assert record.getMessage() == '"GET /login/openid/complete?… HTTP/1.1" 302 -'
+
+
+def test_production_refuses_the_local_test_providers():
+    with pytest.raises(ConfigError, match="DEV_OPENID_PROVIDER"):
+        load_config("production", environ={"SECRET_KEY": "s" * 40, "DEV_OPENID_PROVIDER": "1"})
+
+
+def test_numeric_settings_without_a_default_are_parsed():
+    settings = load_config("testing", environ={"WTF_CSRF_TIME_LIMIT": "3600"})
+    assert settings["WTF_CSRF_TIME_LIMIT"] == 3600
+
+
+def test_openid_connect_providers_are_never_taken_whole_from_the_environment():
+    """Only OIDC_<NAME>_* settings enable a provider, and only after their checks."""
+    raw = '{"evil": {"client_id": "a", "client_secret": "b", "issuer": "http://10.0.0.1", "label": "x"}}'
+    settings = load_config("production", environ={"SECRET_KEY": "s" * 40, "OIDC_PROVIDERS": raw})
+    assert settings["OIDC_PROVIDERS"] == {}
