@@ -45,6 +45,13 @@ def test_choose_nickname_prefers_provider_then_email_then_identifier():
     assert choose_nickname("%%%", None, steam) == "steam-7656"
 
 
+def test_unique_nickname_ignores_letter_case(app):
+    with app.app_context():
+        create_user(VerifiedSignIn("openid2", "http://op.test/Alice", "Alice"))
+        assert unique_nickname("alice") == "alice-2"
+        assert unique_nickname("ALICE") == "ALICE-2"
+
+
 def test_unique_nickname_adds_smallest_free_suffix(app):
     with app.app_context():
         for n in ("bob", "bob-2"):

@@ -99,6 +99,14 @@ def test_profile_output_is_escaped(app, client):
     assert "<img src=x" not in page and "<script>" not in page
 
 
+def test_another_signed_in_member_sees_no_owner_controls(app, client, auth):
+    make_user(app, "alice", email="alice@example.test")
+    auth.login("bob")
+    page = client.get("/user/alice").text
+    assert 'id="edit-profile"' not in page and 'id="logout-everywhere"' not in page
+    assert "alice@example.test" not in page
+
+
 def test_owner_sees_email_edit_link_and_sign_out_everywhere(app, client, auth):
     auth.login("tester")
     page = client.get("/user/tester").text

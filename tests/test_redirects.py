@@ -31,6 +31,8 @@ HOSTILE = [
     "",
     None,
     "/" + "a" * 3000,
+    "/ /evil.com",
+    "/index ",
 ]
 
 SAFE = ["/", "/index", "/user/alice", "/index?page=2", "/user/alice#posts", "/a/b/../c"]

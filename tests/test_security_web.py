@@ -7,7 +7,7 @@ import time
 from app import create_app
 from app.database import ensure_schema
 from app.extensions import db
-from app.models import Post
+from app.models import Post, User
 from tests.support.listener import Listener, hang
 from tests.support.web import LiveServer, WebClient, csrf_token, flashes
 
@@ -102,8 +102,26 @@ def test_expired_session_falls_back_to_the_remember_cookie(app, live_server):
     plain.sign_in_local("bob")
     for browser in (remembered, plain):
         with_session_changes(app, browser, signed_in_at=int(time.time() - lifetime - 5))
-    assert "Hi, alice!" in remembered.get("/").text
+    started = int(time.time())
+    home = remembered.get("/")
+    assert "Hi, alice!" in home.text
     assert plain.get("/").url.startswith(live_server.url + "/login")
+    # The remember cookie started a fresh session with a fresh clock, which then keeps working.
+    data = app.session_interface.get_signing_serializer(app).loads(remembered.http.cookies.get("session"))
+    assert data["signed_in_at"] >= started
+    posted = remembered.post("/", {"csrf_token": csrf_token(home.text), "body": "still here"})
+    assert "still here" in posted.text and "Hi, alice!" in posted.text
+
+
+def test_a_raw_user_id_in_the_session_signs_no_one_in(app, live_server):
+    """Flask-Login's id is the per-user random token: knowing a user's number is not enough."""
+    WebClient(live_server.url).sign_in_local("alice")
+    with app.app_context():
+        alice_id = db.session.scalar(db.select(User.id))
+    browser = WebClient(live_server.url)
+    forged = {"_user_id": str(alice_id), "_fresh": True, "signed_in_at": int(time.time())}
+    browser.http.cookies.set("session", session_cookie_for(app, forged), domain="127.0.0.1")
+    assert browser.get("/").url.startswith(live_server.url + "/login")
 
 
 def test_nothing_from_the_cookie_is_unpickled(app, live_server, tmp_path):
@@ -204,6 +222,7 @@ def test_security_headers_on_html_responses(client):
             assert directive in csp
         assert "unsafe-inline" not in csp
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Referrer-Policy"] in ("same-origin", "no-referrer", "strict-origin")
     assert "<script>" not in client.get("/login").get_data(as_text=True).replace('<script src="', "")
 

@@ -107,6 +107,17 @@ def test_provider_asserting_someone_elses_email_gets_its_own_account(
     assert identities(app)[1] == (openid_provider.identity("mallory"), "alice-2")
 
 
+def test_someone_elses_email_with_a_free_nickname_still_gets_its_own_account(app, browser, openid_provider):
+    """No nickname step in the way: the account is created at once, and still never matched by email."""
+    browser.sign_in_local("alice", email="alice@example.test")
+    browser.logout()
+    openid_provider.behaviour.profiles["mallory"] = {"nickname": "mallory", "email": "alice@example.test"}
+    page = browser.start_sign_in(openid_provider.identity("mallory"))
+    assert "Hi, mallory!" in page.text
+    assert [u.nickname for u in users(app)] == ["alice", "mallory"]
+    assert identities(app)[1] == (openid_provider.identity("mallory"), "mallory")
+
+
 def test_provider_sending_no_profile_gets_a_derived_nickname(app, browser, openid_provider):
     openid_provider.behaviour.select_name = "7656119"
     step = browser.start_sign_in(openid_provider.op_identifier)
@@ -143,14 +154,19 @@ def test_associations_prefer_hmac_sha256(browser, openid_provider):
     assert associate and associate[0]["openid.assoc_type"] == "HMAC-SHA256"
 
 
-def test_logout_clears_session_and_remember_cookie(browser, live_server):
+def test_logout_clears_session_and_remember_cookie(app, browser, live_server):
     browser.sign_in_local("alice", remember=True)
-    remember = browser.http.cookies.get("remember_token")
+    assert browser.http.cookies.get("remember_token")
+    serializer = app.session_interface.get_signing_serializer(app)
+    data = serializer.loads(browser.http.cookies.get("session"))
+    data.update(login_next="/somewhere", kept_from_before="x")
+    browser.http.cookies.set("session", serializer.dumps(data), domain="127.0.0.1")
     page = browser.logout()
     assert ("info", "You have been signed out.") in flashes(page.text)
     assert "remember_token" not in browser.http.cookies
+    left = serializer.loads(browser.http.cookies.get("session"))
+    assert not {"_user_id", "signed_in_at", "login_next", "kept_from_before"} & set(left)
     assert browser.get("/").url.startswith(live_server.url + "/login")
-    assert remember
 
 
 def test_get_logout_signs_no_one_out(browser, live_server):
