@@ -1,9 +1,11 @@
 """Friendly 404, 405, 429 and 500 pages: plain words, a way back, the site's look, no traceback."""
 
 import pytest
+from sqlalchemy import select
 
 from app import create_app
 from app.extensions import db
+from app.models import User
 from tests.support.web import csrf_token
 
 
@@ -63,3 +65,26 @@ def test_500_page(app):
     assert_friendly(page, 500, "Something went wrong")
     assert "secret internals" not in page.text
     assert "It is not your fault" in page.text
+
+
+def test_500_page_rolls_back_what_the_failed_request_wrote(app):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    seen_after_the_page = []
+
+    @app.get("/half-done")
+    def half_done():
+        db.session.add(User(nickname="half-made", session_token="half-made-token"))
+        db.session.flush()  # written inside the request's transaction, not committed
+        raise RuntimeError("failed halfway")
+
+    @app.teardown_request
+    def look_at_the_session(exc):
+        # Runs after the error page, before the app context ends: what the session holds then.
+        seen_after_the_page.append(db.session.scalars(select(User.nickname)).all())
+
+    client = app.test_client()
+    assert_friendly(client.get("/half-done"), 500, "Something went wrong")
+    assert seen_after_the_page == [[]]
+    with app.app_context():
+        assert db.session.scalars(select(User)).all() == []
+    assert client.get("/login").status_code == 200  # the next request is served normally

@@ -217,6 +217,16 @@ def test_expired_pending_sign_in_cannot_be_shown(app, client):
     assert "Please sign in again" in answer.text
 
 
+def test_pending_sign_in_dated_in_the_future_is_refused(app, client):
+    put_pending(client, created_at=int(time.time()) + 3600)  # would otherwise outlive its ten minutes
+    answer = client.get("/login/nickname", follow_redirects=True)
+    assert answer.request.path == "/login"
+    assert ("info", "Your sign-in waited more than 10 minutes. Please sign in again.") in flashes(answer.text)
+    assert users(app) == []
+    with client.session_transaction() as session:
+        assert PENDING_KEY not in session
+
+
 def test_step_without_pending_sign_in_goes_to_login(client):
     answer = client.get("/login/nickname", follow_redirects=True)
     assert answer.request.path == "/login"

@@ -142,6 +142,13 @@ def test_discovery_and_keys_are_fetched_again_once_stale(serve, forger, site):
     assert forger.jwks_requests == 2
 
 
+def test_a_subject_longer_than_255_characters_is_refused(app, browser, forger):
+    forger.claims["sub"] = "x" * 256  # validly signed, but too long for identity.subject
+    assert_refused(sign_in(browser), app)
+    with app.app_context():
+        assert db.session.scalars(select(Identity)).all() == []
+
+
 def test_userinfo_for_another_subject_is_ignored(app, browser, forger):
     forger.claims = {"sub": "forged-user"}  # no profile in the ID token: the site asks UserInfo
 

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select
 from app import create_app
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
-from app.ops.logs import StdoutHandler
+from app.ops.logs import PATH_MAX, StdoutHandler
 from config import load_config
 from tests.support.web import csrf_token
 
@@ -167,6 +167,33 @@ def test_request_lines_are_json_without_query_strings(production_app, capsys):
     assert isinstance(line["duration_ms"], float) and line["remote_addr"] == "127.0.0.1"
     assert line["level"] == "INFO" and line["time"].endswith("+00:00")
     assert "abc123" not in json.dumps(entries) and "secret-place" not in json.dumps(entries)
+
+
+def test_request_lines_cut_long_paths(production_app, capsys):
+    capsys.readouterr()
+    https_client(production_app).get("/" + "a" * 500)
+    [line] = request_lines(log_lines(capsys.readouterr()))
+    assert line["status"] == 404
+    assert line["path"] == ("/" + "a" * 500)[:PATH_MAX] and len(line["path"]) == PATH_MAX
+
+
+def rate_limit_warnings(caplog):
+    return [r for r in caplog.records if "RATELIMIT_STORAGE_URI is memory://" in r.getMessage()]
+
+
+def test_production_warns_when_rate_limits_are_counted_per_worker(make_production_app, caplog, monkeypatch):
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)  # the default: memory://
+    caplog.set_level(logging.WARNING)
+    make_production_app()
+    [warning] = rate_limit_warnings(caplog)
+    assert warning.levelno == logging.WARNING
+
+
+def test_no_rate_limit_warning_with_shared_storage(make_production_app, caplog):
+    caplog.set_level(logging.WARNING)
+    # Nothing listens on port 1: building the app must not need Redis to be up.
+    make_production_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    assert rate_limit_warnings(caplog) == []
 
 
 def sign_in_through_provider(app, provider, name):
