@@ -5,7 +5,6 @@ import json
 import os
 import runpy
 import subprocess
-import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -267,16 +266,7 @@ def test_production_command_runs_several_workers_sharing_sign_in(app, openid_pro
 def test_production_command_refuses_to_start_without_secret_key(database_url):
     env = {**os.environ, **production_env(database_url), "WEB_CONCURRENCY": "1"}
     env.pop("SECRET_KEY")
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "gunicorn.conf.py",
-        "-b",
-        "127.0.0.1:0",
-        "app:create_app()",
-    ]
+    command = GunicornApp(env).command  # the production command, not started
     result = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
