@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 
 from flask import redirect, url_for
 
+from app.text import has_control_characters
+
 
 def safe_next(target):
     """Return target if it is a same-site relative path, else None.
@@ -15,7 +17,7 @@ def safe_next(target):
     """
     if not isinstance(target, str) or not target or len(target) > 2048:
         return None
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target) or "\\" in target:
+    if has_control_characters(target) or " " in target or "\\" in target:
         return None
     if not target.startswith("/") or target.startswith("//"):
         return None

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Identity, User
 from app.nicknames import choose_nickname, unique_nickname
+from app.text import has_control_characters
 
 EMAIL_MAX = 254
 _EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
@@ -31,7 +32,7 @@ def clean_email(raw):
     raw = raw.strip()
     if len(raw) > EMAIL_MAX or not _EMAIL_SHAPE.match(raw):
         return None
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+    if has_control_characters(raw):
         return None
     return raw
 

@@ -10,6 +10,7 @@ from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from app.nicknames import nickname_problem
+from app.text import has_control_characters
 
 IDENTIFIER_MAX = 255
 USERNAME_PLACEHOLDER = "<username>"
@@ -32,7 +33,7 @@ def normalise_identifier(raw):
         raise IdentifierError("Please enter your OpenID or choose a provider.")
     if len(value) > IDENTIFIER_MAX:
         raise IdentifierError(f"That OpenID is too long (at most {IDENTIFIER_MAX} characters).")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value) or " " in value:
+    if has_control_characters(value) or " " in value:
         raise IdentifierError("That OpenID contains characters a web address cannot have.")
     if value.startswith("xri://") or value[0] in XRI_LEADING_CHARS:
         raise IdentifierError("XRI identifiers are not supported; please use a web address.")

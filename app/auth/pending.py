@@ -75,11 +75,6 @@ def load_pending():
     }
 
 
-def has_expired_pending():
-    """Whether the session holds a pending sign-in that is no longer usable."""
-    return PENDING_KEY in session and load_pending() is None
-
-
 def drop_pending():
     """Forget the pending sign-in; returns what it held (or None)."""
     pending = load_pending()

@@ -5,6 +5,7 @@ from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
 from app.models import POST_MAX
+from app.text import has_control_characters
 
 
 def normalise_post(value):
@@ -22,7 +23,7 @@ class PostForm(FlaskForm):
     def validate_body(self, field):
         if not field.data:
             raise ValidationError("Your post is empty. Write something first.")
-        if any(ord(ch) < 0x20 and ch not in "\n\t" or ord(ch) == 0x7F for ch in field.data):
+        if has_control_characters(field.data, allow="\n\t"):
             raise ValidationError("Your post contains invisible control characters. Please remove them.")
         if len(field.data) > POST_MAX:
             raise ValidationError(
