@@ -1,5 +1,7 @@
 """Configuration classes, chosen by MICROBLOG_CONFIG and overridable from the environment."""
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -10,28 +12,13 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 TMP_DIR = BASE_DIR / "tmp"
 
-LOCAL_PROVIDER = {"name": "Local test provider", "url": "local"}
-DEFAULT_PROVIDERS = [
-    {"name": "Steam", "url": "https://steamcommunity.com/openid"},
-    {"name": "Ubuntu One", "url": "https://login.ubuntu.com"},
-]
-
-# OpenID Connect providers that need only OIDC_<NAME>_CLIENT_ID and OIDC_<NAME>_CLIENT_SECRET.
-# Microsoft's "common" endpoint serves every tenant: its ID tokens carry the signing tenant's own
-# issuer, so it is checked against issuer_template with the token's `tid` instead of being equal.
-OIDC_PRESETS = {
-    "yahoo": {"issuer": "https://api.login.yahoo.com", "label": "Yahoo"},
-    "google": {"issuer": "https://accounts.google.com", "label": "Google"},
-    "microsoft": {
-        "issuer": "https://login.microsoftonline.com/common/v2.0",
-        "label": "Microsoft",
-        "issuer_template": "https://login.microsoftonline.com/{tid}/v2.0",
-    },
-    "gitlab": {"issuer": "https://gitlab.com", "label": "GitLab"},
-}
+LOCAL_PROVIDERS_NAME = "Local test provider"
+LOCAL_OIDC_NAME = "local"  # the local OpenID Connect provider's name in OIDC_PROVIDERS
+LOCAL_OIDC_LABEL = "Local test provider (OpenID Connect)"
+LOCAL_OIDC_CLIENT_ID = "microblog-local"
 OIDC_SETTING = re.compile(r"^OIDC_([A-Z0-9_]+?)_(CLIENT_ID|CLIENT_SECRET|ISSUER|LABEL)$")
 OIDC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
-OIDC_RESERVED_NAMES = {"local"}  # the development provider
+OIDC_RESERVED_NAMES = {LOCAL_OIDC_NAME}  # the development provider
 
 
 class ConfigError(RuntimeError):
@@ -72,6 +59,14 @@ def database_settings(settings, default_url):
     settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
 
 
+def default_openid_providers(settings):
+    """Offer the well-known OpenID 2.0 providers unless OPENID_PROVIDERS names others."""
+    if settings.get("OPENID_PROVIDERS") is None:
+        from app.providers import DEFAULT_OPENID_PROVIDERS  # imported here: app imports config
+
+        settings["OPENID_PROVIDERS"] = list(DEFAULT_OPENID_PROVIDERS)
+
+
 class Config:
     """Settings shared by every environment."""
 
@@ -81,8 +76,9 @@ class Config:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     POSTS_PER_PAGE = 20
-    OPENID_PROVIDERS = DEFAULT_PROVIDERS
-    DEV_OPENID_PROVIDER = False
+    OPENID_PROVIDERS = None  # None: the well-known defaults (Steam, Ubuntu One); see app/providers.py
+    DEV_OPENID_PROVIDER = False  # offer the local test providers of devproviders/ (never in production)
+    LOCAL_PROVIDERS_URL = "http://localhost"  # where run.py (or the tests) serve the local providers
     DEV_OIDC_KEY_FILE = None  # signing key of the local OpenID Connect provider; None: in memory
     OPENID_ALLOW_PRIVATE_HOSTS = False
     OUTBOUND_TIMEOUT = 5.0
@@ -115,6 +111,7 @@ class Config:
     def finalise(cls, settings):
         """Fill settings that depend on others; called after environment overrides."""
         database_settings(settings, sqlite_url("microblog.db"))
+        default_openid_providers(settings)
 
 
 class DevelopmentConfig(Config):
@@ -124,7 +121,7 @@ class DevelopmentConfig(Config):
     DEV_OPENID_PROVIDER = True
     DEV_OIDC_KEY_FILE = str(TMP_DIR / "dev-oidc-key.json")
     OPENID_ALLOW_PRIVATE_HOSTS = True
-    OPENID_PROVIDERS = DEFAULT_PROVIDERS + [LOCAL_PROVIDER]
+    LOCAL_PROVIDERS_URL = "http://127.0.0.1:5000"  # run.py sets it from --host and --port
 
     @classmethod
     def finalise(cls, settings):
@@ -139,7 +136,6 @@ class TestingConfig(Config):
     TESTING = True
     DEV_OPENID_PROVIDER = True
     OPENID_ALLOW_PRIVATE_HOSTS = True
-    OPENID_PROVIDERS = DEFAULT_PROVIDERS + [LOCAL_PROVIDER]
     LOGIN_RATE_LIMIT = "1000 per minute"
 
     @classmethod
@@ -147,6 +143,7 @@ class TestingConfig(Config):
         if not settings.get("SECRET_KEY"):
             settings["SECRET_KEY"] = secrets.token_hex(32)
         database_settings(settings, "sqlite:///:memory:")
+        default_openid_providers(settings)
 
 
 class ProductionConfig(Config):
@@ -187,16 +184,16 @@ CONFIGS = {
 }
 
 
-# Settings whose default is None but whose value is a number.
-NUMERIC_WHEN_SET = {"WTF_CSRF_TIME_LIMIT": int}
+# Settings whose default is None, with the parser of their value.
+PARSED_WHEN_SET = {"WTF_CSRF_TIME_LIMIT": int, "OPENID_PROVIDERS": json.loads}
 # Built by load_config from OIDC_<NAME>_* (with their checks), never taken whole from the environment.
 NOT_FROM_ENVIRONMENT = {"OIDC_PROVIDERS"}
 
 
 def _parse_env_value(raw, current, key=None):
     """Convert an environment string to the type of the setting it overrides."""
-    if key in NUMERIC_WHEN_SET:
-        return NUMERIC_WHEN_SET[key](raw)
+    if key in PARSED_WHEN_SET:
+        return PARSED_WHEN_SET[key](raw)
     if isinstance(current, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(current, int):
@@ -225,7 +222,32 @@ def load_config(name=None, overrides=None, environ=None):
     settings["MICROBLOG_CONFIG"] = name
     cls.finalise(settings)
     settings["OIDC_PROVIDERS"] = oidc_providers(settings, environ)
+    if settings.get("DEV_OPENID_PROVIDER"):
+        settings.update(local_provider_settings(settings))
     return settings
+
+
+def local_provider_settings(settings):
+    """OPENID_PROVIDERS and OIDC_PROVIDERS with the local test providers served at LOCAL_PROVIDERS_URL.
+
+    The site knows the local providers (devproviders/, mounted beside it by run.py and the tests)
+    only through these ordinary provider settings. The OpenID Connect client secret is derived from
+    SECRET_KEY, so the site and the local provider agree without storing it.
+    """
+    base = str(settings["LOCAL_PROVIDERS_URL"]).rstrip("/")
+    secret = hmac.new(settings["SECRET_KEY"].encode(), b"microblog dev-oidc client secret", hashlib.sha256)
+    openid_providers = [p for p in settings["OPENID_PROVIDERS"] if p.get("name") != LOCAL_PROVIDERS_NAME]
+    local_openid = {"name": LOCAL_PROVIDERS_NAME, "url": f"{base}/dev-openid/<username>"}
+    local_oidc = {
+        "client_id": LOCAL_OIDC_CLIENT_ID,
+        "client_secret": secret.hexdigest(),
+        "issuer": f"{base}/dev-oidc",
+        "label": LOCAL_OIDC_LABEL,
+    }
+    return {
+        "OPENID_PROVIDERS": [*openid_providers, local_openid],
+        "OIDC_PROVIDERS": {**settings["OIDC_PROVIDERS"], LOCAL_OIDC_NAME: local_oidc},
+    }
 
 
 def oidc_providers(settings, environ):
@@ -256,8 +278,10 @@ def _oidc_provider(name, values, settings):
     missing = [f"{prefix}{part.upper()}" for part in ("client_id", "client_secret") if not values.get(part)]
     if missing:
         raise ConfigError(f"OpenID Connect provider {name!r} is incomplete: set {' and '.join(missing)}.")
-    preset = OIDC_PRESETS.get(name, {})
-    issuer = values.get("issuer") or preset.get("issuer") or ""  # exact: some issuers end in "/"
+    from app.providers import OIDC_PRESETS  # imported here: app imports config
+
+    preset = OIDC_PRESETS.get(name)
+    issuer = values.get("issuer") or (preset.issuer if preset else "")  # exact: some issuers end in "/"
     if not issuer:
         raise ConfigError(f"OpenID Connect provider {name!r} needs {prefix}ISSUER (its issuer URL).")
     if not issuer.startswith("https://") and not (
@@ -268,8 +292,8 @@ def _oidc_provider(name, values, settings):
         "client_id": values["client_id"],
         "client_secret": values["client_secret"],
         "issuer": issuer,
-        "label": values.get("label") or preset.get("label") or name.replace("_", " ").title(),
+        "label": values.get("label") or (preset.label if preset else name.replace("_", " ").title()),
     }
-    if preset.get("issuer_template") and issuer == preset["issuer"]:
-        provider["issuer_template"] = preset["issuer_template"]
+    if preset and preset.issuer_template and issuer == preset.issuer:
+        provider["issuer_template"] = preset.issuer_template
     return provider

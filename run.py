@@ -5,6 +5,8 @@ import logging
 import os
 import re
 
+from werkzeug.serving import run_simple
+
 from app import create_app
 from app.database import ensure_schema
 
@@ -28,22 +30,40 @@ class HideQueryStrings(logging.Filter):
         return True
 
 
+def local_url(host, port):
+    """The address the site and its local providers answer at, as the server itself reaches them."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - recognising "every address", not binding to it
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def wsgi_app(app):
+    """The site, with the local test providers mounted beside it when the configuration offers them."""
+    if not app.config["DEV_OPENID_PROVIDER"]:
+        return app
+    from devproviders.mount import mount  # development only: production never imports it
+
+    return mount(app)
+
+
 def main(argv=None):
     """Create the database if missing, then serve the app (debug only in development)."""
     args = parse_args(argv)
-    app = create_app()
+    app = create_app(overrides={"LOCAL_PROVIDERS_URL": local_url(args.host, args.port)})
     with app.app_context():
         ensure_schema()
     logging.getLogger("werkzeug").addFilter(HideQueryStrings())
     debug = app.config["MICROBLOG_CONFIG"] == "development" and app.config["DEBUG"]
+    app.debug = debug
     print(f" * Microblog ({app.config['MICROBLOG_CONFIG']}) on http://{args.host}:{args.port}/")
-    # threaded: the local test provider answers the app's own discovery requests.
-    app.run(
-        host=args.host,
-        port=args.port,
-        debug=debug,
-        threaded=True,
+    # threaded: the local test providers answer the app's own discovery requests.
+    run_simple(
+        args.host,
+        args.port,
+        wsgi_app(app),
+        use_debugger=debug,
         use_reloader=debug and not os.environ.get("MICROBLOG_NO_RELOAD"),
+        threaded=True,
     )
 
 

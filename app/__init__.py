@@ -72,14 +72,16 @@ def register_operations(app):
 
 def register_extensions(app):
     """Bind every extension object to the app."""
-    from app.extensions import csrf, db, limiter, login_manager, migrate, oid
+    from app.auth.openid2.consumer import MicroblogOpenID
+    from app.auth.openid2.store import DatabaseOpenIDStore
+    from app.extensions import OPENID2_EXTENSION, csrf, db, limiter, login_manager, migrate
     from app.fetcher import install_openid_fetcher
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-    oid.init_app(app)
-    if app.config["OIDC_PROVIDERS"] or app.config["DEV_OPENID_PROVIDER"]:
+    app.extensions[OPENID2_EXTENSION] = MicroblogOpenID(app, store_factory=DatabaseOpenIDStore)
+    if app.config["OIDC_PROVIDERS"]:
         # Only sites offering OpenID Connect load Authlib (about 13 MB per worker).
         from authlib.integrations.flask_client import OAuth
 
@@ -115,7 +117,7 @@ def configure_login(manager):
 
 
 def register_blueprints(app):
-    """Attach the blueprints; the local provider only where enabled."""
+    """Attach the blueprints."""
     from app.auth import bp as auth_bp
     from app.main import bp as main_bp
     from app.profile import bp as profile_bp
@@ -123,17 +125,11 @@ def register_blueprints(app):
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(profile_bp)
-    if app.config["DEV_OPENID_PROVIDER"]:
-        from app.devoidc import bp as devoidc_bp
-        from app.devprovider import bp as devprovider_bp
-
-        app.register_blueprint(devprovider_bp)
-        app.register_blueprint(devoidc_bp)
 
 
 def register_request_hooks(app):
     """Per-request set-up: g.user, absolute session lifetime."""
-    from app.auth.signin import SIGNED_IN_AT_KEY, drop_expired_session, session_expired
+    from app.auth.session import drop_expired_session, restart_session_clock, session_expired
 
     @app.before_request
     def refuse_nul_in_url():
@@ -148,12 +144,8 @@ def register_request_hooks(app):
         g.user = current_user
 
     @user_loaded_from_cookie.connect_via(app)
-    def restart_session_clock(sender, user):
-        import time
-
-        from flask import session
-
-        session[SIGNED_IN_AT_KEY] = int(time.time())
+    def remembered_user_loaded(sender, user):
+        restart_session_clock()
 
 
 def register_errorhandlers(app):

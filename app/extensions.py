@@ -1,5 +1,7 @@
 """Extension objects, created once here and bound to the app in the factory."""
 
+from typing import Any
+
 from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -10,7 +12,8 @@ from sqlalchemy import MetaData
 from werkzeug.local import LocalProxy
 
 from app.migrating import LazyMigrate
-from app.openid_client import MicroblogOpenID
+
+OPENID2_EXTENSION = "microblog_openid2"
 
 # Named constraints, so migrations can alter them on every database (SQLite included).
 NAMING_CONVENTION = {
@@ -25,8 +28,9 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = LazyMigrate()  # the real Flask-Migrate loads only for migrations
 login_manager = LoginManager()
 csrf = CSRFProtect()
-oid = MicroblogOpenID()
 limiter = Limiter(key_func=get_remote_address)
 # Authlib's OAuth registry serves a single app, so each app gets its own (made in create_app)
 # and `oauth` is the current app's, as flask.current_app is.
-oauth = LocalProxy(lambda: current_app.extensions["authlib.integrations.flask_client"])
+oauth: Any = LocalProxy(lambda: current_app.extensions["authlib.integrations.flask_client"])
+# Flask-OpenID's object holds its app and store, so each app gets its own too (made in create_app).
+oid: Any = LocalProxy(lambda: current_app.extensions[OPENID2_EXTENSION])

@@ -8,10 +8,10 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.providers import OPENID2_ISSUER as OPENID2_ISSUER  # re-exported: identities store it
 
 NICKNAME_MAX = 64
 POST_MAX = 140
-OPENID2_ISSUER = "openid2"
 
 
 def utcnow():
@@ -80,7 +80,7 @@ class Post(db.Model):
 
 
 class OpenIDAssociation(db.Model):
-    """A python3-openid association shared by every worker (see openid_store)."""
+    """A python3-openid association shared by every worker (see app.auth.openid2.store)."""
 
     __tablename__ = "openid_association"
     __table_args__ = (UniqueConstraint("server_url", "handle", name="uq_association"),)

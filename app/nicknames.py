@@ -7,18 +7,14 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import NICKNAME_MAX, User
+from app.providers import nickname_hint
 
 NICKNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DISALLOWED = re.compile(r"[^A-Za-z0-9_.-]+")
-KNOWN_HOST_NAMES = {
-    "steamcommunity.com": "steam",
-    "login.ubuntu.com": "ubuntu",
-    "login.launchpad.net": "launchpad",
-}
 _HOST_PREFIXES = ("www.", "login.", "openid.", "id.", "accounts.")
 
 
-def clean_nickname(raw):
+def clean_nickname(raw: object) -> str:
     """Keep letters, digits, '_', '.', '-'; trim to the maximum length; '' if nothing is left."""
     if not isinstance(raw, str):
         return ""
@@ -26,16 +22,16 @@ def clean_nickname(raw):
     return cleaned[:NICKNAME_MAX].rstrip("-_.")
 
 
-def is_valid_nickname(nickname):
+def is_valid_nickname(nickname: str) -> bool:
     """Whether a nickname a person typed is acceptable as it is."""
     return bool(nickname) and len(nickname) <= NICKNAME_MAX and bool(NICKNAME_PATTERN.match(nickname))
 
 
-def nickname_from_identifier(identifier):
+def nickname_from_identifier(identifier: str | None) -> str:
     """A readable name derived from an identifier URL, such as 'steam-7656119'."""
     parts = urlsplit(identifier or "")
     host = (parts.hostname or "").lower()
-    prefix = KNOWN_HOST_NAMES.get(host)
+    prefix = nickname_hint(host)
     if prefix is None:
         for lead in _HOST_PREFIXES:
             host = host.removeprefix(lead)
@@ -46,7 +42,7 @@ def nickname_from_identifier(identifier):
     return clean_nickname(f"{prefix}-{tail}" if tail else prefix) or "user"
 
 
-def first_nickname(*candidates):
+def first_nickname(*candidates: object) -> str | None:
     """The first candidate that is still a usable nickname once cleaned, or None."""
     for candidate in candidates:
         cleaned = clean_nickname(candidate)
@@ -55,16 +51,19 @@ def first_nickname(*candidates):
     return None
 
 
-def choose_nickname(nickname=None, email=None, identifier=None):
-    """The first usable base: provider nickname, email local part, else derived."""
-    for candidate in (nickname, (email or "").partition("@")[0]):
-        cleaned = clean_nickname(candidate)
-        if cleaned:
-            return cleaned
-    return nickname_from_identifier(identifier)
+def profile_nickname(nickname: str | None, email: str | None) -> str | None:
+    """The nickname a provider's profile gives: its nickname, else the email's local part, or None."""
+    return first_nickname(nickname, (email or "").partition("@")[0])
 
 
-def nickname_taken(nickname, except_user_id=None):
+def choose_nickname(
+    nickname: str | None = None, email: str | None = None, identifier: str | None = None
+) -> str:
+    """The first usable base: provider nickname, email local part, else derived from the identifier."""
+    return profile_nickname(nickname, email) or nickname_from_identifier(identifier)
+
+
+def nickname_taken(nickname: str, except_user_id: int | None = None) -> bool:
     """Whether another user has this nickname, ignoring case (no 'Alice' beside 'alice')."""
     query = select(User.id).where(func.lower(User.nickname) == nickname.lower())
     if except_user_id is not None:
@@ -72,7 +71,7 @@ def nickname_taken(nickname, except_user_id=None):
     return db.session.scalars(query.limit(1)).first() is not None
 
 
-def nickname_problem(nickname, except_user_id=None):
+def nickname_problem(nickname: str | None, except_user_id: int | None = None) -> str | None:
     """Why a nickname a person typed cannot be used, in plain words; None when it can."""
     if not nickname:
         return "Please choose a nickname."
@@ -85,7 +84,7 @@ def nickname_problem(nickname, except_user_id=None):
     return None
 
 
-def unique_nickname(base):
+def unique_nickname(base: str) -> str:
     """Return base, or base with the smallest free '-N' suffix when it is taken (ignoring case)."""
     base = clean_nickname(base) or "user"
     stem = base[: NICKNAME_MAX - 10].lower()  # every candidate below starts with this

@@ -25,6 +25,7 @@ from app import create_app  # noqa: E402
 from app.database import ensure_schema  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Identity, Post, User  # noqa: E402
+from devproviders.mount import mount  # noqa: E402
 from tests.support.chromium import launch_chromium  # noqa: E402
 
 VIEWPORTS = {
@@ -108,11 +109,16 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/screenshots.db"})
+        server = make_server("127.0.0.1", 0, None, threaded=True)
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/screenshots.db",
+            "LOCAL_PROVIDERS_URL": base_url,
+        }
+        app = create_app("testing", settings)
         with app.app_context():
             ensure_schema()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        base_url = f"http://127.0.0.1:{server.server_port}"
+        server.app = mount(app)  # the local test providers beside the site, as run.py serves them
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             seed(app, base_url)

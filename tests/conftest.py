@@ -15,7 +15,7 @@ from app.extensions import db
 from tests.support.databases import migrated_postgres, migrated_sqlite
 from tests.support.openid_provider import TestOpenIDProvider
 from tests.support.redis import redis_server_url
-from tests.support.web import LiveServer, WebClient
+from tests.support.web import WebClient, live_site
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -68,7 +68,7 @@ def runner(app):
 
 @pytest.fixture
 def live_server(app):
-    server = LiveServer(app).start()
+    server = live_site(app).start()
     yield server
     server.stop()
 
@@ -96,7 +96,7 @@ class AuthActions:
     def login(self, nickname="tester"):
         import time
 
-        from app.auth.accounts import VerifiedSignIn, find_or_create_user
+        from app.auth.flow import VerifiedSignIn, find_or_create_user
 
         with self.app.app_context():
             user = find_or_create_user(VerifiedSignIn("openid2", f"http://op.test/{nickname}", nickname))

@@ -169,3 +169,26 @@ def test_openid_connect_providers_are_never_taken_whole_from_the_environment():
     raw = '{"evil": {"client_id": "a", "client_secret": "b", "issuer": "http://10.0.0.1", "label": "x"}}'
     settings = load_config("production", environ={"SECRET_KEY": "s" * 40, "OIDC_PROVIDERS": raw})
     assert settings["OIDC_PROVIDERS"] == {}
+
+
+def test_production_loads_no_development_provider_module():
+    code = (
+        "import sys\n"
+        "from app import create_app\n"
+        "create_app('production', {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'devproviders'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_development_points_the_site_at_the_local_providers_it_serves():
+    settings = load_config("development", {"LOCAL_PROVIDERS_URL": "http://127.0.0.1:5055"}, environ={})
+    assert settings["OPENID_PROVIDERS"][-1] == {
+        "name": "Local test provider",
+        "url": "http://127.0.0.1:5055/dev-openid/<username>",
+    }
+    assert settings["OIDC_PROVIDERS"]["local"]["issuer"] == "http://127.0.0.1:5055/dev-oidc"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from app.auth.labels import identity_label
+from app import create_app
+from app.providers import identity_label
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ def test_configured_provider_names_win(app):
         assert identity_label("https://sso.company.example", "1") == "Company SSO"
 
 
-def test_local_provider_is_not_named_when_disabled(app):
-    app.config["DEV_OPENID_PROVIDER"] = False
+def test_local_provider_is_not_named_when_disabled(database_url):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url, "DEV_OPENID_PROVIDER": False})
     with app.test_request_context("/"):
         assert identity_label("openid2", "http://localhost/dev-openid/bob") == "OpenID (localhost)"

@@ -5,7 +5,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from app.auth.pending import PENDING_KEY, PENDING_LIFETIME
+from app.auth.flow import PENDING_KEY, PENDING_LIFETIME
 from app.extensions import db
 from app.models import Identity, User
 from tests.support.web import csrf_token, flashes, nickname_value

@@ -2,8 +2,9 @@
 
 import pytest
 
-from app.auth.accounts import VerifiedSignIn, clean_email, create_user
+from app.auth.flow import VerifiedSignIn, create_user
 from app.nicknames import choose_nickname, clean_nickname, nickname_from_identifier, unique_nickname
+from app.text import clean_email
 
 
 @pytest.mark.parametrize(

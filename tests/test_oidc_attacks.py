@@ -286,7 +286,7 @@ def test_a_provider_on_a_private_address_is_refused_under_the_strict_policy(
     try:
         issuer = "https://127.0.0.1" + port.format(port=listener.port)
         app = serve(OPENID_ALLOW_PRIVATE_HOSTS=False, **provider_settings("forge", issuer, label="Forge"))
-        with caplog.at_level(logging.INFO, logger="app.auth.oidc_client"):
+        with caplog.at_level(logging.INFO, logger="app.auth.oidc.client"):
             page = site.browser().start_oidc("forge", allow_redirects=True)
         assert_refused(page, app, ("error", "We could not reach Forge just now. Please try again later."))
         assert refusal in caplog.text and listener.accepted == []
@@ -300,7 +300,7 @@ def test_a_slow_provider_times_out_with_a_plain_message(serve, site, caplog):
     try:
         issuer = listener.url("").rstrip("/")
         app = serve(OUTBOUND_TIMEOUT=0.5, **provider_settings("forge", issuer, label="Forge"))
-        with caplog.at_level(logging.INFO, logger="app.auth.oidc_client"):
+        with caplog.at_level(logging.INFO, logger="app.auth.oidc.client"):
             page = site.browser().start_oidc("forge", allow_redirects=True)
         assert_refused(page, app, ("error", "We could not reach Forge just now. Please try again later."))
         assert "FetchTimeout" in caplog.text

@@ -11,11 +11,21 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from app import create_app
-from app.auth.oidc import LOCAL_CLIENT_ID, local_client_secret
-from tests.support.web import csrf_token
+from config import LOCAL_OIDC_CLIENT_ID as LOCAL_CLIENT_ID
+from tests.support.web import csrf_token, dev_client
 
 REDIRECT_URI = "http://localhost/login/oidc/local/callback"
 VERIFIER = "v" * 50
+
+
+@pytest.fixture
+def client(app):
+    """The site with the local providers mounted beside it, as run.py serves them."""
+    return dev_client(app)
+
+
+def local_client_secret(app):
+    return app.config["OIDC_PROVIDERS"]["local"]["client_secret"]
 
 
 def challenge(verifier=VERIFIER):
@@ -57,8 +67,7 @@ def answer(response):
 
 
 def exchange(client, app, code, verifier=VERIFIER, secret=None):
-    with app.test_request_context():
-        secret = secret or local_client_secret()
+    secret = secret or local_client_secret(app)
     auth = base64.b64encode(f"{LOCAL_CLIENT_ID}:{secret}".encode()).decode()
     form = {
         "grant_type": "authorization_code",
@@ -150,10 +159,10 @@ def test_approving_needs_the_csrf_token(client):
 def test_the_signing_key_is_kept_in_tmp_with_private_permissions(tmp_path):
     key_file = tmp_path / "dev-oidc-key.json"
     settings = {"SQLALCHEMY_DATABASE_URI": "sqlite://", "DEV_OIDC_KEY_FILE": str(key_file)}
-    first = create_app("testing", settings).test_client().get("/dev-oidc/jwks").get_json()
+    first = dev_client(create_app("testing", settings)).get("/dev-oidc/jwks").get_json()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and "d" in json.loads(key_file.read_text())
-    from app.devoidc import provider
+    from devproviders import oidc as provider
 
     provider._keys.pop(str(key_file))  # as after a restart: the key is read back from the file
-    second = create_app("testing", settings).test_client().get("/dev-oidc/jwks").get_json()
+    second = dev_client(create_app("testing", settings)).get("/dev-oidc/jwks").get_json()
     assert first == second

@@ -5,9 +5,9 @@ from authlib.oidc.core import CodeIDToken
 from joserfc.errors import InvalidClaimError, MissingClaimError
 
 from app import create_app
-from app.auth.oidc import Provider, ProviderError
-from app.auth.oidc_client import auth_method, checked_metadata, claims_options
+from app.auth.oidc.client import ProviderError, auth_method, checked_metadata, claims_options
 from app.nicknames import first_nickname
+from app.providers import Provider
 from config import ConfigError, load_config
 
 SECRETS = {"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"}

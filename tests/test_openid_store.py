@@ -7,10 +7,11 @@ from openid.association import Association
 from openid.store.nonce import SKEW
 from sqlalchemy import func, select
 
+from app.auth.flow import SignInFailed
+from app.auth.openid2.consumer import RETURN_TO_TOKEN_KEY
+from app.auth.openid2.store import DatabaseOpenIDStore
 from app.extensions import db, oid
 from app.models import OpenIDNonce
-from app.openid_client import RETURN_TO_TOKEN_KEY, SignInError
-from app.openid_store import DatabaseOpenIDStore
 
 URL = "https://op.example/endpoint"
 
@@ -59,7 +60,7 @@ def test_return_to_token_must_match_an_attempt_of_this_browser(app, in_session, 
             if isinstance(in_session, dict):
                 in_session = {**in_session, "issued": int(time.time())}
             session[RETURN_TO_TOKEN_KEY] = in_session
-        with pytest.raises(SignInError):
+        with pytest.raises(SignInFailed):
             oid._claim_return_to_token(presented)
         assert nonce_rows() == 0  # refused before anything was recorded or fetched
 
@@ -72,5 +73,5 @@ def test_a_matching_token_is_spent_once(app):
         session[RETURN_TO_TOKEN_KEY] = dict(attempt)
         assert oid._claim_return_to_token("tok") == "tok"
         session[RETURN_TO_TOKEN_KEY] = dict(attempt)  # an old copy of the signed cookie
-        with pytest.raises(SignInError):
+        with pytest.raises(SignInFailed):
             oid._claim_return_to_token("tok")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from app.auth.accounts import find_user
+from app.auth.flow import find_user
 from app.extensions import db
 from app.models import OPENID2_ISSUER, Identity, Post, User
 from tests.support.queries import query_plan, recorded_queries

@@ -6,9 +6,9 @@ import pytest
 from openid.message import OPENID_NS
 from sqlalchemy import delete, func, select
 
+from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
 from app.models import OpenIDNonce, User
-from app.openid_client import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from tests.support.web import flashes, nickname_value
 
 VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
@@ -156,6 +156,23 @@ def test_profile_values_come_from_signed_fields_only(app, browser, openid_provid
     assert "Hi, user-42!" in page.text
     with app.app_context():
         assert db.session.scalars(select(User.nickname)).all() == ["user-42"]
+
+
+def test_unsigned_attribute_exchange_values_are_ignored(app, browser, openid_provider):
+    def add_unsigned_ax_nickname(response):
+        ax_ns = "http://openid.net/srv/ax/1.0"  # the signed answer has an (empty) AX fetch_response
+        assert response.fields.getArg(ax_ns, "mode") == "fetch_response"
+        response.fields.setArg(ax_ns, "type.nick", "http://axschema.org/namePerson/friendly")
+        response.fields.setArg(ax_ns, "value.nick", "admin")
+
+    openid_provider.behaviour.select_name = "43"
+    openid_provider.behaviour.tamper = add_unsigned_ax_nickname
+    page = browser.start_sign_in(openid_provider.op_identifier)
+    # python3-openid reads AX from signed fields only: with unsigned values in it the answer is
+    # refused as a whole, and the unsigned "admin" never reaches an account or a form.
+    assert ("error", "The provider's answer could not be verified. Please try again.") in flashes(page.text)
+    assert "admin" not in page.text
+    assert user_count(app) == 0
 
 
 def test_hostile_profile_values_are_cleaned_and_escaped(app, browser, openid_provider):

@@ -15,9 +15,9 @@ import redis
 import requests
 from sqlalchemy import delete, func, select
 
+from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce, User
-from app.openid_client import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from tests.support.web import csrf_token, flashes
 from tests.support.workers import ROOT, GunicornApp
 

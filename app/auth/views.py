@@ -1,128 +1,117 @@
-"""Views for signing in with OpenID 2.0 and signing out."""
+"""Views shared by both protocols: the login page, the "Choose your nickname" step, logout."""
 
-import logging
-
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
 
 from app.auth import bp
-from app.auth.accounts import VerifiedSignIn
-from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
-from app.auth.oidc import configured_providers
-from app.auth.signin import (
-    end_user_session,
-    finish_sign_in,
-    login_page_url,
-    remember_intent,
+from app.auth.flow import (
+    PENDING_KEY,
+    PENDING_LIFETIME,
+    NicknameTakenError,
+    create_account,
+    drop_pending,
+    finish_pending_sign_in,
+    load_pending,
+    suggested_nickname,
 )
-from app.extensions import csrf, db, limiter, oid
-from app.models import OPENID2_ISSUER, new_session_token
-from app.openid_client import SignInError
+from app.auth.forms import LoginForm, NicknameForm
+from app.auth.session import end_user_session
+from app.extensions import db
+from app.models import new_session_token
+from app.providers import identity_label, oidc_providers, openid2_providers
 from app.redirects import redirect_next
 
-log = logging.getLogger(__name__)
+Page = Response | tuple[str, int]
 
 
-def provider_buttons():
-    """The configured OpenID 2.0 providers, with the local one resolved to this site."""
-    buttons = []
-    for index, provider in enumerate(current_app.config["OPENID_PROVIDERS"]):
-        url = provider["url"]
-        if url == "local":
-            if not current_app.config["DEV_OPENID_PROVIDER"]:
-                continue
-            url = url_for("devprovider.op_identifier", _external=True) + "<username>"
-        buttons.append(
-            {"index": index, "name": provider["name"], "url": url, "needs_username": "<username>" in url}
-        )
-    return buttons
-
-
-def requested_identifier(form):
-    """The identifier to sign in with: a provider button, else the typed OpenID."""
-    choice = request.form.get("provider")
-    if choice is not None:
-        for button in provider_buttons():
-            if str(button["index"]) == choice:
-                username = request.form.get(f"username-{choice}")
-                return normalise_identifier(identifier_from_provider(button["url"], username))
-        raise IdentifierError("That provider is not offered here.")
-    if not (form.openid.data or "").strip():
-        # Enter pressed in a provider's username field submits with the default button.
-        for button in provider_buttons():
-            username = request.form.get(f"username-{button['index']}")
-            if button["needs_username"] and username:
-                return normalise_identifier(identifier_from_provider(button["url"], username))
-    return normalise_identifier(form.openid.data)
-
-
-def render_login(form, status=200):
-    """Render the login page with the form as typed."""
+def render_login(form: LoginForm, status: int = 200) -> Page:
+    """Render the login page with the form as typed and every provider the site offers."""
     return render_template(
-        "auth/login.html", form=form, providers=provider_buttons(), oidc_providers=configured_providers()
+        "auth/login.html", form=form, providers=openid2_providers(), oidc_providers=oidc_providers()
     ), status
 
 
-def login_rate_limit():
-    """The configured rate limit for starting a sign-in."""
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def login_rate_limit() -> str:
+    """The configured rate limit for starting a sign-in and for each provider answer."""
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
 @bp.get("/login")
-def login():
+def login() -> Page:
     """Show the sign-in form."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     return render_login(LoginForm(next=request.args.get("next")))
 
 
-@bp.post("/login")
-@limiter.limit(login_rate_limit)
-def start_login():
-    """Check the identifier, remember where to go, and send the visitor to the provider."""
-    if current_user.is_authenticated:
-        return redirect(url_for("main.index"))
-    form = LoginForm()
-    try:
-        identifier = requested_identifier(form)
-    except IdentifierError as exc:
-        flash(str(exc), "error")
-        return render_login(form)
-    remember_intent(form.next.data, form.remember_me.data)
-    try:
-        return redirect(oid.begin(identifier))
-    except Exception as exc:  # noqa: BLE001 - any failure talking to a remote site
-        log.info("OpenID discovery failed for %r: %s", identifier, exc)
-        flash("We could not find an OpenID provider at that address. Check it and try again.", "error")
-        return redirect(login_page_url())
+# --- The first sign-in's "Choose your nickname" step -------------------------------------------------
 
 
-@bp.route("/login/openid/complete", methods=["GET", "POST"])
-@csrf.exempt  # the provider's answer is protected by its OpenID signature, not a CSRF token
-@limiter.limit(login_rate_limit)  # each answer may make the server fetch from the provider
-def openid_complete():
-    """Verify the provider's answer, then sign in the user behind that identity."""
+def restart_sign_in() -> Response:
+    """Back to the login page when there is no (longer a) sign-in waiting for a nickname."""
+    expired = PENDING_KEY in session
+    session.pop(PENDING_KEY, None)
+    if expired:
+        minutes = PENDING_LIFETIME // 60
+        flash(f"Your sign-in waited more than {minutes} minutes. Please sign in again.", "info")
+    else:
+        flash("There is no sign-in waiting for a nickname. Please sign in.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def render_nickname_step(form: NicknameForm, pending: dict) -> str:
+    """The "Choose your nickname" page for a pending first sign-in."""
+    sign_in = pending["sign_in"]
+    provider = identity_label(sign_in.issuer, sign_in.subject)
+    return render_template("auth/choose_nickname.html", form=form, provider=provider)
+
+
+@bp.get("/login/nickname")
+def choose_nickname() -> Response | str:
+    """Ask a first-time visitor to choose their nickname, with a suggestion filled in."""
+    pending = load_pending()
+    if pending is None:
+        return restart_sign_in()
+    return render_nickname_step(NicknameForm(nickname=suggested_nickname(pending["sign_in"])), pending)
+
+
+@bp.post("/login/nickname")
+def confirm_nickname() -> Response | str:
+    """Create the account with the chosen nickname, then sign in."""
+    pending = load_pending()
+    if pending is None:
+        return restart_sign_in()
+    form = NicknameForm()
+    if not form.validate():
+        return render_nickname_step(form, pending)
     try:
-        answer = oid.complete()
-    except SignInError as exc:
-        flash(str(exc), "error")
-        return redirect(login_page_url())
-    except Exception as exc:  # noqa: BLE001 - any failure verifying a remote answer
-        log.info("OpenID verification failed: %s", exc)
-        flash("The provider's answer could not be verified. Please try again.", "error")
-        return redirect(login_page_url())
-    sign_in = VerifiedSignIn(OPENID2_ISSUER, answer.identity_url, answer.nickname, answer.email)
-    return finish_sign_in(sign_in)
+        user = create_account(pending["sign_in"], form.nickname.data)
+    except NicknameTakenError:
+        form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")
+        return render_nickname_step(form, pending)
+    return finish_pending_sign_in(user, pending)
+
+
+@bp.post("/login/nickname/cancel")
+def cancel_nickname() -> Response:
+    """Forget the pending sign-in; no account is created."""
+    pending = drop_pending() or {}
+    flash("Sign-in cancelled. No account was created.", "info")
+    return redirect(url_for("auth.login", next=pending.get("next")))
+
+
+# --- Signing out ----------------------------------------------------------------------------------
 
 
 @bp.get("/logout")
-def logout_page():
+def logout_page() -> str:
     """GET never signs anyone out; it offers the button instead."""
     return render_template("auth/logout.html")
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> Response:
     """Sign out of this browser."""
     end_user_session()
     flash("You have been signed out.", "info")
@@ -131,7 +120,7 @@ def logout():
 
 @bp.post("/logout/everywhere")
 @login_required
-def logout_everywhere():
+def logout_everywhere() -> Response:
     """Sign out every browser: a new session token voids all sessions and remember cookies."""
     current_user.session_token = new_session_token()
     db.session.commit()

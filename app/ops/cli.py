@@ -4,7 +4,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
-from app.openid_store import DatabaseOpenIDStore
+from app.auth.openid2.store import DatabaseOpenIDStore
 
 
 @click.command("openid-cleanup")

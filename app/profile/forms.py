@@ -5,8 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import ValidationError
 
-from app.auth.accounts import EMAIL_MAX, clean_email
 from app.nicknames import nickname_problem
+from app.text import EMAIL_MAX, clean_email
 
 
 def strip(value):

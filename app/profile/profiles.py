@@ -3,9 +3,9 @@
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.labels import identity_label
 from app.extensions import db
 from app.models import User
+from app.providers import identity_label
 
 
 class ProfileConflictError(ValueError):

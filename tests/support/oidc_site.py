@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from app import create_app
 from app.extensions import db
+from devproviders.mount import mount
 from tests.oidc.harness import complete_login
 from tests.support.web import LiveServer, WebClient, csrf_token
 
@@ -63,8 +64,10 @@ class OIDCSite:
     @contextlib.contextmanager
     def serving(self, database_url, **settings):
         """Serve a testing app with these settings on the test database (the `database_url` fixture)."""
-        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url, **settings})
-        self.app = self.dispatcher.app = app
+        overrides = {"SQLALCHEMY_DATABASE_URI": database_url, "LOCAL_PROVIDERS_URL": self.url, **settings}
+        app = create_app("testing", overrides)
+        self.app = app
+        self.dispatcher.app = mount(app) if app.config["DEV_OPENID_PROVIDER"] else app
         try:
             yield app
         finally:

@@ -6,6 +6,10 @@ from html import unescape
 
 import requests
 from werkzeug.serving import make_server
+from werkzeug.test import Client, TestResponse
+
+from config import local_provider_settings
+from devproviders.mount import mount
 
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 FLASH_PATTERN = re.compile(r'<li class="flash flash-(\w+)">(.*?)</li>', re.S)
@@ -14,13 +18,22 @@ LOCAL_PROVIDER_INDEX = 2  # Steam, Ubuntu One, then the local test provider
 
 
 class LiveServer:
-    """Serve a Flask app on 127.0.0.1 in a thread (threaded, like the dev server)."""
+    """Serve a WSGI app on 127.0.0.1 in a thread (threaded, like the dev server).
 
-    def __init__(self, app):
+    The port is bound at once, so `url` is known before the app is: an app given later
+    (`serve(app)`) may be configured with its own address first.
+    """
+
+    def __init__(self, app=None):
         self.app = app
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def serve(self, wsgi_app):
+        """Serve this WSGI app from now on."""
+        self.app = self._server.app = wsgi_app
+        return self
 
     def start(self):
         self._thread.start()
@@ -29,6 +42,20 @@ class LiveServer:
     def stop(self):
         self._server.shutdown()
         self._server.server_close()
+
+
+def live_site(app):
+    """A live server for a site, with the local test providers mounted beside it as run.py does."""
+    server = LiveServer()
+    if not app.config.get("DEV_OPENID_PROVIDER"):
+        return server.serve(app)
+    app.config.update(local_provider_settings({**app.config, "LOCAL_PROVIDERS_URL": server.url}))
+    return server.serve(mount(app))
+
+
+def dev_client(app):
+    """A test client for a site with the local test providers mounted beside it (no real HTTP)."""
+    return Client(mount(app), TestResponse)
 
 
 def csrf_token(html):

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from app.auth.accounts import clean_email
+from app.text import clean_email
 
 NAME_RULE = r"^[A-Za-z0-9_.-]{1,64}$"
 

@@ -1,7 +1,7 @@
 """OpenID Connect sign-in on Authlib's Flask client: safe HTTP, checked discovery, strict ID token checks."""
 
-import hashlib
 import logging
+import re
 import time
 
 import requests
@@ -11,28 +11,33 @@ from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, request, session, url_for
 from joserfc.errors import JoseError
 
-from app.auth.accounts import VerifiedSignIn, clean_email
-from app.auth.oidc import (
-    _ERROR_CODE,
-    ALLOWED_ID_TOKEN_ALGS,
-    DEFAULT_ID_TOKEN_ALG,
-    LOCAL_PROVIDER,
-    MAX_PENDING_SIGN_INS,
-    PROFILE_CLAIMS,
-    REQUIRED_ENDPOINTS,
-    SCOPES,
-    STATE_KEY_PREFIX,
-    SUBJECT_MAX,
-    AnswerRejected,
-    Provider,
-    ProviderError,
-    SignInFailed,
-)
+from app.auth.flow import SignInFailed, VerifiedSignIn
 from app.extensions import oauth
 from app.fetcher import FetchRefused, policy_from_config, safe_session_class
 from app.nicknames import first_nickname
+from app.providers import Provider
+from app.text import clean_email
 
 log = logging.getLogger(__name__)
+
+SCOPES = "openid email profile"
+# Asymmetric algorithms only: never "none", never HS* (which would key the HMAC with a public key).
+ALLOWED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+DEFAULT_ID_TOKEN_ALG = "RS256"  # noqa: S105 - an algorithm name; Discovery's default when none is listed
+REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+PROFILE_CLAIMS = ("preferred_username", "nickname", "name", "email", "email_verified")
+SUBJECT_MAX = 255  # OpenID Connect Core 2: sub is at most 255 ASCII characters
+MAX_PENDING_SIGN_INS = 3  # per browser; each costs about 200 bytes of session cookie
+STATE_KEY_PREFIX = "_state_"  # Authlib keeps each pending sign-in in the session under this prefix
+ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
+
+
+class ProviderError(Exception):
+    """A provider's discovery document cannot be used; str(exc) says why."""
+
+
+class AnswerRejected(Exception):  # noqa: N818 - an outcome, not a programming error
+    """A provider's answer failed a check that Authlib does not make; str(exc) says which."""
 
 
 # --- Authlib client with SSRF-safe HTTP and pinned checks -----------------------------------------
@@ -102,21 +107,12 @@ def client_class(provider, config):
     return type("SafeOAuth2App", (CheckedOAuth2App,), attrs)
 
 
-def registry_name(provider):
-    """Authlib's name for the provider's client; the local provider's issuer follows the Host."""
-    if provider.name != LOCAL_PROVIDER:
-        return provider.name
-    return f"{LOCAL_PROVIDER}_{hashlib.sha256(provider.issuer.encode()).hexdigest()[:12]}"
-
-
 def client_for(provider):
     """The Authlib client for a provider, registered with the current app's registry on first use."""
-    name = registry_name(provider)
-    client = oauth.create_client(name)
-    if client is None or client.provider != provider:
-        oauth._clients.pop(name, None)  # noqa: SLF001 - Authlib caches clients by name; this one is stale
+    client = oauth.create_client(provider.name)
+    if client is None:
         client = oauth.register(
-            name,
+            provider.name,
             client_cls=client_class(provider, current_app.config),
             client_id=provider.client_id,
             client_secret=provider.client_secret,
@@ -233,7 +229,7 @@ def failure_message(provider, exc):
     if isinstance(exc, OAuthError) and exc.error == "access_denied":
         return f"Signing in with {label} was cancelled."
     if isinstance(exc, OAuthError):
-        code = exc.error if isinstance(exc.error, str) and _ERROR_CODE.match(exc.error) else "error"
+        code = exc.error if isinstance(exc.error, str) and ERROR_CODE.match(exc.error) else "error"
         return f"{label} did not complete the sign-in ({code}). Please try again."
     if isinstance(exc, JoseError | AnswerRejected):
         return f"The answer from {label} could not be verified, so you were not signed in."

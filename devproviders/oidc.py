@@ -1,6 +1,6 @@
-"""The development OpenID Connect provider's protocol side, on Authlib's authorization server.
+"""The local OpenID Connect provider, on Authlib's authorization server.
 
-One client (this site, as provider "local"), the authorization code flow with PKCE (S256 only)
+One client (the site, as its provider "local"), the authorization code flow with PKCE (S256 only)
 and a required nonce, ID tokens signed with an RSA key kept in tmp/ (in memory when testing).
 Authorization codes live in this process's memory: the development server is one process.
 """
@@ -12,15 +12,25 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, grants
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
 from authlib.oidc.core.grants import OpenIDCode
-from flask import current_app, url_for
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from joserfc.jwk import RSAKey
+from wtforms import StringField
+from wtforms.validators import Length, Optional
+
+from devproviders.common import SiteFacts, error_page, provider_app
+from devproviders.forms import ApproveForm as BaseApproveForm
+
+PREFIX = "/dev-oidc"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 CODE_LIFETIME = 600  # seconds; RFC 6749 recommends at most ten minutes
 ID_TOKEN_LIFETIME = 300
@@ -32,9 +42,28 @@ _keys = {}
 _keys_lock = threading.Lock()
 
 
-def issuer_url():
-    """This provider's issuer: /dev-oidc on the host the request came to."""
-    return url_for("devoidc.metadata", _external=True).removesuffix("/.well-known/openid-configuration")
+bp = Blueprint("oidc", __name__)
+
+
+def create_app(site: SiteFacts) -> Flask:
+    """The local OpenID Connect provider as a WSGI app, to be mounted at PREFIX."""
+    app = provider_app(__name__, PREFIX, site)
+    app.config["DEV_OIDC_KEY_FILE"] = site.oidc_key_file
+    app.register_blueprint(bp)
+    app.extensions[STATE_KEY] = {"server": make_server(app), "codes": CodeStore()}
+    # The token endpoint is called by the site's server with client authentication, not from a form.
+    app.extensions["csrf"].exempt(token)
+    return app
+
+
+def site_facts() -> SiteFacts:
+    """What this provider knows about the site (its client)."""
+    return current_app.extensions["devproviders.site"]
+
+
+def issuer_url() -> str:
+    """This provider's issuer, exactly as the site is configured to expect it."""
+    return site_facts().oidc_issuer
 
 
 # --- Signing key ----------------------------------------------------------------------------------
@@ -71,19 +100,19 @@ class LocalClient(ClientMixin):
 
     client_id: str
     client_secret: str
-    redirect_uri: str
+    redirect_uris: frozenset[str]
 
     def get_client_id(self):
         return self.client_id
 
     def get_default_redirect_uri(self):
-        return self.redirect_uri
+        return None  # the site always names its redirect URI
 
     def get_allowed_scope(self, scope):
         return list_to_scope([s for s in scope_to_list(scope) or [] if s in SCOPES])
 
     def check_redirect_uri(self, redirect_uri):
-        return redirect_uri == self.redirect_uri
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret):
         return hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
@@ -98,14 +127,19 @@ class LocalClient(ClientMixin):
         return grant_type == "authorization_code"
 
 
-def query_client(client_id):
-    """The client with that id: only this site, as provider "local"."""
-    from app.auth.oidc import LOCAL_CLIENT_ID, LOCAL_PROVIDER, local_client_secret
+def site_redirect_uris(site: SiteFacts) -> frozenset[str]:
+    """The site's callback on its own address, under each loopback name (a person may browse either)."""
+    parts = urlsplit(site.oidc_issuer)
+    port = f":{parts.port}" if parts.port else ""
+    return frozenset(f"{parts.scheme}://{host}{port}{site.oidc_callback_path}" for host in LOOPBACK_HOSTS)
 
-    if client_id != LOCAL_CLIENT_ID:
+
+def query_client(client_id: str) -> "LocalClient | None":
+    """The client with that id: only the site, as its provider "local"."""
+    site = site_facts()
+    if client_id != site.oidc_client_id:
         return None
-    redirect_uri = url_for("auth.oidc_callback", provider=LOCAL_PROVIDER, _external=True)
-    return LocalClient(LOCAL_CLIENT_ID, local_client_secret(), redirect_uri)
+    return LocalClient(site.oidc_client_id, site.oidc_client_secret, site_redirect_uris(site))
 
 
 @dataclass(frozen=True)
@@ -270,9 +304,9 @@ def metadata_document():
     issuer = issuer_url()
     return {
         "issuer": issuer,
-        "authorization_endpoint": url_for("devoidc.authorize", _external=True),
-        "token_endpoint": url_for("devoidc.token", _external=True),
-        "jwks_uri": url_for("devoidc.jwks", _external=True),
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "jwks_uri": f"{issuer}/jwks",
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ALG],
@@ -294,3 +328,73 @@ def metadata_document():
             "email_verified",
         ],
     }
+
+
+# --- Views ---------------------------------------------------------------------------------------
+
+
+class ApproveForm(BaseApproveForm):
+    """Who the person is here (their subject) and the profile the provider sends."""
+
+    nickname = StringField("Preferred username sent to the site", validators=[Optional(), Length(max=64)])
+    name = StringField("Name sent to the site", validators=[Optional(), Length(max=100)])
+
+
+def protocol_error(error):
+    """Send a protocol error back to the site when its redirect URI is proven, else show it here."""
+    if error.redirect_uri:
+        return authorization_server().handle_error_response(None, error)
+    message = f"The sign-in request is not valid: {error.description or error.error}"
+    return error_page("Bad sign-in request", message, 400)
+
+
+def consent_grant():
+    """The validated authorization request of this URL (raises OAuth2Error if it is not valid)."""
+    return authorization_server().get_consent_grant(end_user=None)
+
+
+@bp.get("/.well-known/openid-configuration")
+def metadata():
+    """OpenID Connect discovery document."""
+    return jsonify(metadata_document())
+
+
+@bp.get("/jwks")
+def jwks():
+    """The public signing key."""
+    return jsonify({"keys": [signing_key().as_dict(private=False)]})
+
+
+@bp.get("/authorize")
+def authorize():
+    """Check the sign-in request and ask the person to approve it."""
+    try:
+        grant = consent_grant()
+    except OAuth2Error as error:
+        return protocol_error(error)
+    return render_template("devproviders/oidc_approve.html", form=ApproveForm(), grant=grant)
+
+
+@bp.post("/authorize")
+def decide():
+    """Send the person's answer back to the site: a code for the approved profile, or access_denied."""
+    try:
+        grant = consent_grant()
+    except OAuth2Error as error:
+        return protocol_error(error)
+    server = authorization_server()
+    if "cancel" in request.form:
+        return server.create_authorization_response(grant_user=None, grant=grant)
+    form = ApproveForm()
+    if not form.validate():
+        return render_template("devproviders/oidc_approve.html", form=form, grant=grant), 200
+    account = LocalAccount(
+        form.username.data, form.nickname.data or "", form.name.data or "", form.email.data or ""
+    )
+    return server.create_authorization_response(grant_user=account, grant=grant)
+
+
+@bp.post("/token")
+def token():
+    """Exchange a code (with its PKCE verifier) for an ID token."""
+    return authorization_server().create_token_response()

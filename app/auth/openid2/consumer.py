@@ -1,7 +1,11 @@
 """Flask-OpenID adapted to this app: database store, JSON session state, bound return_to.
 
-Flask-OpenID gives us the SReg/AX request building and response parsing. We
-replace three of its defaults that are unsafe for a production site:
+Flask-OpenID gives us the SReg/AX request building and response parsing. Its
+`OpenIDResponse` reads SReg and AX values through python3-openid's
+`SRegResponse.fromSuccessResponse` and `ax.FetchResponse.fromSuccessResponse`
+with their defaults, `signed_only=True` and `signed=True`: a nickname or email
+that the provider's signature does not cover is never read (a test proves it).
+We replace three of its defaults that are unsafe for a production site:
 
 * its SessionWrapper pickles python3-openid objects into the session cookie;
   `JsonConsumerSession` stores the same state as plain JSON instead, so
@@ -13,14 +17,17 @@ replace three of its defaults that are unsafe for a production site:
 
 import secrets
 import time
+from collections.abc import Callable
 
-from flask import request, session, url_for
+from flask import Flask, request, session, url_for
 from flask_openid import OpenID, OpenIDResponse
 from openid.association import SessionNegotiator
 from openid.consumer import consumer as openid_consumer
 from openid.consumer.discover import OpenIDServiceEndpoint
+from openid.store.interface import OpenIDStore
 from openid.yadis.manager import YadisServiceManager
 
+from app.auth.flow import SignInFailed
 from app.redirects import safe_next
 
 CONSUMER_STATE_KEY = "openid_consumer"
@@ -48,10 +55,6 @@ ENDPOINT_FIELDS = (
     "used_yadis",
     "display_identifier",
 )
-
-
-class SignInError(Exception):
-    """An OpenID sign-in did not verify; the message is safe to show."""
 
 
 def endpoint_to_json(endpoint):
@@ -139,8 +142,8 @@ class JsonConsumerSession:
 class MicroblogOpenID(OpenID):
     """Flask-OpenID with the database store, JSON session state and a bound return_to."""
 
-    def __init__(self):
-        super().__init__(store_factory=_database_store)
+    def __init__(self, app: Flask, store_factory: Callable[[], OpenIDStore]) -> None:
+        super().__init__(app, store_factory=store_factory)
 
     def get_next_url(self):
         """Flask-OpenID's own `next`/Referer fallback, narrowed to the one safe-redirect check."""
@@ -175,17 +178,17 @@ class MicroblogOpenID(OpenID):
         token = pending.get("token") if isinstance(pending, dict) else None
         issued = pending.get("issued") if isinstance(pending, dict) else None
         if not isinstance(token, str) or not isinstance(issued, int):
-            raise SignInError(ATTEMPT_EXPIRED)
+            raise SignInFailed(ATTEMPT_EXPIRED)
         if not secrets.compare_digest(presented.encode(), token.encode()):
-            raise SignInError(ATTEMPT_EXPIRED)
+            raise SignInFailed(ATTEMPT_EXPIRED)
         if not self.store_factory().useNonce(RETURN_TO_NONCE_URL, issued, token):
-            raise SignInError(ATTEMPT_EXPIRED)
+            raise SignInFailed(ATTEMPT_EXPIRED)
         return token
 
     def complete(self):
         """Verify the provider's answer to this request; return an OpenIDResponse.
 
-        Raises SignInError with a plain message when it does not verify.
+        Raises SignInFailed with a plain message when it does not verify.
         """
         args = request.args.to_dict()
         args.update(request.form.to_dict())
@@ -195,14 +198,7 @@ class MicroblogOpenID(OpenID):
         if result.status == openid_consumer.SUCCESS and result.identity_url:
             return OpenIDResponse(result, self.extension_responses)
         if result.status == openid_consumer.CANCEL:
-            raise SignInError("Sign-in was cancelled at the provider.")
+            raise SignInFailed("Sign-in was cancelled at the provider.")
         if result.status == openid_consumer.SETUP_NEEDED:
-            raise SignInError("The provider needs you to sign in there first.")
-        raise SignInError("The provider's answer could not be verified. Please try again.")
-
-
-def _database_store():
-    """Build the shared database store (imported late: models import extensions)."""
-    from app.openid_store import DatabaseOpenIDStore
-
-    return DatabaseOpenIDStore()
+            raise SignInFailed("The provider needs you to sign in there first.")
+        raise SignInFailed("The provider's answer could not be verified. Please try again.")

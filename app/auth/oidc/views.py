@@ -1,36 +1,31 @@
-"""Views for signing in with OpenID Connect: start at the provider, come back to the callback."""
+"""OpenID Connect sign-in views: start at the provider, come back to the callback."""
 
-from flask import flash, redirect, url_for
+from flask import redirect, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from app.auth import bp
+from app.auth.flow import SignInFailed, back_to_login, finish_sign_in, remember_intent
 from app.auth.forms import LoginForm
-from app.auth.oidc import SignInFailed, get_provider
-from app.auth.signin import finish_sign_in, login_page_url, remember_intent
 from app.auth.views import login_rate_limit
 from app.extensions import limiter
+from app.providers import oidc_provider
 
 UNKNOWN_PROVIDER = "That sign-in provider is not offered here."
 
 
-def back_to_login(message):
-    """Return to the login page (keeping `next`) with a plain message."""
-    flash(message, "error")
-    return redirect(login_page_url())
-
-
 @bp.post("/login/oidc/<provider>")
 @limiter.limit(login_rate_limit)
-def oidc_start(provider):
+def oidc_start(provider: str) -> Response:
     """Remember where to go and remember-me, then send the visitor to the provider."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
-    found = get_provider(provider)
+    found = oidc_provider(provider)
     if found is None:
         return back_to_login(UNKNOWN_PROVIDER)
     form = LoginForm()  # its CSRF token was checked by CSRFProtect
     remember_intent(form.next.data, form.remember_me.data)
-    from app.auth.oidc_client import begin_sign_in  # Authlib loads on first use only
+    from app.auth.oidc.client import begin_sign_in  # Authlib loads on first use only
 
     try:
         return begin_sign_in(found)
@@ -40,12 +35,12 @@ def oidc_start(provider):
 
 @bp.get("/login/oidc/<provider>/callback")
 @limiter.limit(login_rate_limit)  # each answer may make the server call the provider
-def oidc_callback(provider):
+def oidc_callback(provider: str) -> Response:
     """Check the provider's answer, then sign in the user behind (issuer, subject)."""
-    found = get_provider(provider)
+    found = oidc_provider(provider)
     if found is None:
         return back_to_login(UNKNOWN_PROVIDER)
-    from app.auth.oidc_client import complete_sign_in  # Authlib loads on first use only
+    from app.auth.oidc.client import complete_sign_in  # Authlib loads on first use only
 
     try:
         sign_in = complete_sign_in(found)

@@ -1,0 +1,197 @@
+"""What happens once a provider has verified an identity, whichever the protocol.
+
+`finish_sign_in` is the one sign-in decision: find the user behind (issuer, subject), or create
+one, or stop at the "Choose your nickname" step. `SignInFailed` is the one exception for a sign-in
+that did not succeed. Users are found by the verified identity only, never by an email address.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import flash, redirect, session, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from app.auth.session import start_user_session
+from app.extensions import db
+from app.models import Identity, User
+from app.nicknames import choose_nickname, nickname_taken, profile_nickname, unique_nickname
+from app.redirects import redirect_next, safe_next
+from app.text import clean_email
+
+NEXT_KEY = "login_next"
+REMEMBER_KEY = "login_remember"
+PENDING_KEY = "pending_sign_in"
+PENDING_LIFETIME = 600  # seconds: a first sign-in waits at most 10 minutes for its nickname
+
+
+class SignInFailed(Exception):  # noqa: N818 - an outcome, not a programming error
+    """A sign-in did not succeed (either protocol); str(exc) is a plain message for the person."""
+
+
+class NicknameTakenError(ValueError):
+    """Someone else took the nickname between the check and the insert."""
+
+
+@dataclass(frozen=True)
+class VerifiedSignIn:
+    """What a provider proved (issuer, subject) and what it merely said (profile)."""
+
+    issuer: str
+    subject: str
+    nickname: str | None = None
+    email: str | None = None
+
+
+# --- The round trip: where to go afterwards, and remember-me ---------------------------------------
+
+
+def remember_intent(next_url: str | None, remember: bool) -> None:
+    """Keep where the visitor was going and their remember-me choice for the round trip."""
+    session[NEXT_KEY] = safe_next(next_url)
+    session[REMEMBER_KEY] = bool(remember)
+
+
+def login_page_url() -> str:
+    """The login page, keeping the pending `next` so a retry still goes there."""
+    return url_for("auth.login", next=session.get(NEXT_KEY) or None)
+
+
+def back_to_login(message: str) -> Response:
+    """Every failed sign-in ends here: the login page (keeping `next`) with a plain message."""
+    flash(message, "error")
+    return redirect(login_page_url())
+
+
+# --- Users behind identities -----------------------------------------------------------------------
+
+
+def find_user(issuer: str, subject: str) -> User | None:
+    """The user linked to exactly this verified identity, or None. Never looks at email."""
+    return db.session.scalars(
+        select(User).join(Identity).where(Identity.issuer == issuer, Identity.subject == subject)
+    ).first()
+
+
+def create_user(sign_in: VerifiedSignIn, nickname: str | None = None) -> User:
+    """Create a user with the identity linked: exactly `nickname`, else a free one derived from it."""
+    if nickname is None:
+        nickname = unique_nickname(choose_nickname(sign_in.nickname, sign_in.email, sign_in.subject))
+    user = User(nickname=nickname, email=clean_email(sign_in.email))
+    user.identities.append(Identity(issuer=sign_in.issuer, subject=sign_in.subject))
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def find_or_create_user(sign_in: VerifiedSignIn) -> User:
+    """The user for a verified identity, creating one (with a derived nickname) on first sign-in."""
+    user = find_user(sign_in.issuer, sign_in.subject)
+    if user is not None:
+        return user
+    try:
+        return create_user(sign_in)
+    except IntegrityError:
+        # Another request created the identity or took the nickname meanwhile.
+        db.session.rollback()
+        return find_user(sign_in.issuer, sign_in.subject) or create_user(sign_in)
+
+
+def create_account(sign_in: VerifiedSignIn, nickname: str) -> User:
+    """Create the account with exactly the chosen nickname; the identity's user if it exists meanwhile."""
+    user = find_user(sign_in.issuer, sign_in.subject)
+    if user is not None:
+        return user
+    if nickname_taken(nickname):
+        raise NicknameTakenError(nickname)
+    try:
+        return create_user(sign_in, nickname)
+    except IntegrityError:
+        db.session.rollback()
+        user = find_user(sign_in.issuer, sign_in.subject)
+        if user is None:
+            raise NicknameTakenError(nickname) from None
+        return user
+
+
+# --- The sign-in decision --------------------------------------------------------------------------
+
+
+def needs_nickname_choice(sign_in: VerifiedSignIn) -> bool:
+    """Whether a first sign-in must ask for a nickname: none usable, or the usable one is taken."""
+    nickname = profile_nickname(sign_in.nickname, sign_in.email)
+    return not nickname or nickname_taken(nickname)
+
+
+def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
+    """Sign in the user behind a verified identity and go where they were going.
+
+    A first sign-in whose provider gave no usable or a taken nickname stops at the
+    "Choose your nickname" step instead; the account is created only when confirmed.
+    """
+    next_url = session.pop(NEXT_KEY, None)
+    remember = bool(session.pop(REMEMBER_KEY, False))
+    if find_user(sign_in.issuer, sign_in.subject) is None and needs_nickname_choice(sign_in):
+        save_pending(sign_in, remember, safe_next(next_url))
+        return redirect(url_for("auth.choose_nickname"))
+    user = find_or_create_user(sign_in)
+    start_user_session(user, remember)
+    return redirect_next(next_url)
+
+
+def finish_pending_sign_in(user: User, pending: dict[str, Any]) -> Response:
+    """Sign in the account just created at the nickname step, keeping remember-me and next."""
+    start_user_session(user, pending["remember"])
+    flash(f"Welcome to Microblog, {user.nickname}!", "success")
+    return redirect_next(pending["next"])
+
+
+# --- A first sign-in waiting for its nickname (kept in the signed session as plain JSON) -----------
+
+
+def suggested_nickname(sign_in: VerifiedSignIn) -> str:
+    """A free nickname to pre-fill the form with, derived from what the provider said."""
+    return unique_nickname(choose_nickname(sign_in.nickname, sign_in.email, sign_in.subject))
+
+
+def save_pending(sign_in: VerifiedSignIn, remember: bool, next_url: str | None) -> None:
+    """Keep a verified first sign-in, with the remember-me choice and safe next, for the nickname step."""
+    session[PENDING_KEY] = {
+        "issuer": sign_in.issuer,
+        "subject": sign_in.subject,
+        "nickname": sign_in.nickname,
+        "email": sign_in.email,
+        "remember": bool(remember),
+        "next": next_url,
+        "created_at": int(time.time()),
+    }
+
+
+def load_pending() -> dict[str, Any] | None:
+    """The pending sign-in as a dict with a `sign_in`, or None when missing, malformed or expired."""
+    data = session.get(PENDING_KEY)
+    if not isinstance(data, dict):
+        return None
+    created = data.get("created_at")
+    issuer, subject = data.get("issuer"), data.get("subject")
+    if not isinstance(created, int) or not all(isinstance(v, str) and v for v in (issuer, subject)):
+        return None
+    if not 0 <= time.time() - created <= PENDING_LIFETIME:
+        return None
+    nickname, email = (
+        data.get(key) if isinstance(data.get(key), str) else None for key in ("nickname", "email")
+    )
+    return {
+        "sign_in": VerifiedSignIn(issuer, subject, nickname, email),
+        "remember": bool(data.get("remember")),
+        "next": data.get("next") if isinstance(data.get("next"), str) else None,
+    }
+
+
+def drop_pending() -> dict[str, Any] | None:
+    """Forget the pending sign-in; returns what it held (or None)."""
+    pending = load_pending()
+    session.pop(PENDING_KEY, None)
+    return pending

@@ -1,0 +1,69 @@
+"""OpenID 2.0 sign-in views: start at the identifier the person chose, verify the provider's answer."""
+
+import logging
+
+from flask import flash, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from app.auth import bp
+from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_sign_in, remember_intent
+from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
+from app.auth.views import Page, login_rate_limit, render_login
+from app.extensions import csrf, limiter, oid
+from app.providers import OPENID2_ISSUER, openid2_provider, openid2_providers
+
+log = logging.getLogger(__name__)
+
+
+def requested_identifier(form: LoginForm) -> str:
+    """The identifier to sign in with: a provider button, else the typed OpenID."""
+    choice = request.form.get("provider")
+    if choice is not None:
+        provider = openid2_provider(choice)
+        if provider is None:
+            raise IdentifierError("That provider is not offered here.")
+        username = request.form.get(f"username-{choice}")
+        return normalise_identifier(identifier_from_provider(provider.url, username))
+    if not (form.openid.data or "").strip():
+        # Enter pressed in a provider's username field submits with the default button.
+        for provider in openid2_providers():
+            username = request.form.get(f"username-{provider.name}")
+            if provider.needs_username and username:
+                return normalise_identifier(identifier_from_provider(provider.url, username))
+    return normalise_identifier(form.openid.data)
+
+
+@bp.post("/login")
+@limiter.limit(login_rate_limit)
+def start_login() -> Page:
+    """Check the identifier, remember where to go, and send the visitor to the provider."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    try:
+        identifier = requested_identifier(form)
+    except IdentifierError as exc:
+        flash(str(exc), "error")
+        return render_login(form)
+    remember_intent(form.next.data, form.remember_me.data)
+    try:
+        return redirect(oid.begin(identifier))
+    except Exception as exc:  # noqa: BLE001 - any failure talking to a remote site
+        log.info("OpenID discovery failed for %r: %s", identifier, exc)
+        return back_to_login("We could not find an OpenID provider at that address. Check it and try again.")
+
+
+@bp.route("/login/openid/complete", methods=["GET", "POST"])
+@csrf.exempt  # the provider's answer is protected by its OpenID signature, not a CSRF token
+@limiter.limit(login_rate_limit)  # each answer may make the server fetch from the provider
+def openid_complete() -> Response:
+    """Verify the provider's answer, then sign in the user behind that identity."""
+    try:
+        answer = oid.complete()
+    except SignInFailed as exc:
+        return back_to_login(str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure verifying a remote answer
+        log.info("OpenID verification failed: %s", exc)
+        return back_to_login("The provider's answer could not be verified. Please try again.")
+    return finish_sign_in(VerifiedSignIn(OPENID2_ISSUER, answer.identity_url, answer.nickname, answer.email))

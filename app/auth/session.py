@@ -1,0 +1,46 @@
+"""The signed-in session: starting it on a fresh cookie, its absolute lifetime, ending it."""
+
+import time
+
+from flask import current_app, g, session
+from flask_login import login_user, logout_user
+
+from app.models import User
+
+SIGNED_IN_AT_KEY = "signed_in_at"
+
+
+def start_user_session(user: User, remember: bool) -> None:
+    """Sign the user in on a fresh session; nothing from before sign-in carries over.
+
+    Without remember-me the session cookie lasts until the browser closes; with it,
+    the cookie is kept (and the remember cookie restores the session later).
+    """
+    session.clear()
+    login_user(user, remember=remember, duration=current_app.config["REMEMBER_COOKIE_DURATION"])
+    session.permanent = bool(remember)
+    session[SIGNED_IN_AT_KEY] = int(time.time())
+
+
+def end_user_session() -> None:
+    """Sign out here: clear the session and the remember cookie."""
+    session.clear()
+    logout_user()  # after clear: it leaves the flag that deletes the remember cookie
+
+
+def drop_expired_session() -> None:
+    """End a session past its lifetime; a valid remember cookie may then sign the user in afresh."""
+    session.clear()
+    g.pop("_login_user", None)  # Flask-Login reloads the user (from the remember cookie, if any)
+
+
+def session_expired() -> bool:
+    """Whether the signed-in session is older than its absolute lifetime."""
+    started = session.get(SIGNED_IN_AT_KEY)
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    return not isinstance(started, int) or time.time() - started > lifetime
+
+
+def restart_session_clock() -> None:
+    """A remember cookie just signed the user in again: the session's lifetime starts now."""
+    session[SIGNED_IN_AT_KEY] = int(time.time())
