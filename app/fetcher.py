@@ -353,6 +353,9 @@ def _read_capped(response, max_bytes):
 
 
 def _transport_error(exc, target, deadline):
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) and not deadline.expired:
+        # urllib3 files a refused or unroutable connect under TimeoutError; it did not time out.
+        return FetchFailed(f"Could not connect to {target.url}: {exc.__cause__ or exc}")
     if deadline.expired or isinstance(exc, TimeoutError | urllib3.exceptions.TimeoutError):
         return FetchTimeout("The remote server took too long to answer")
     return FetchFailed(f"Could not fetch {target.url}: {exc}")

@@ -14,6 +14,10 @@ fi
 if [ -f tests/oidc/package-lock.json ]; then
   npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 fi
+# axe-core, injected into every page by the browser tests' accessibility checks.
+npm ci --prefix tests/browser/axe --no-audit --no-fund --loglevel=error
+# Lighthouse for bench/lighthouse.py (runs on the same Debian Chromium).
+npm ci --prefix bench/lighthouse --no-audit --no-fund --loglevel=error
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own here).
 if [ ! -x /usr/bin/chromium ]; then

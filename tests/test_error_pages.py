@@ -25,7 +25,7 @@ def test_404_page(client):
 
 
 def test_405_page(client):
-    assert_friendly(client.get("/logout/everywhere"), 405, "Method not allowed")
+    assert_friendly(client.get("/login/nickname/cancel"), 405, "Method not allowed")
 
 
 def test_404_page_for_signed_in_user_keeps_the_nav(client, auth):

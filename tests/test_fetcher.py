@@ -737,3 +737,18 @@ def test_refusals_share_one_exception_class():
     for error in (ResponseTooLarge, FetchTimeout, FetchFailed):
         assert issubclass(error, FetchRefused)
     assert not issubclass(FetchRefused, requests.RequestException)
+
+
+def closed_port():
+    """A loopback port nothing listens on: a connect there is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_is_reported_as_refused_not_as_a_timeout():
+    with pytest.raises(FetchFailed) as raised:
+        fetcher.fetch(f"http://127.0.0.1:{closed_port()}/", PRIVATE_OK)
+    assert not isinstance(raised.value, FetchTimeout)
+    assert "took too long" not in str(raised.value)
+    assert "Connection refused" in str(raised.value)

@@ -82,7 +82,7 @@ def test_profile_shows_only_that_users_posts_newest_first(app, client):
 def test_unknown_profile_is_a_friendly_404(client):
     page = client.get("/user/nobody")
     assert page.status_code == 404
-    assert "Page not found" in page.text
+    assert "No such profile" in page.text  # says what is missing (issue 12), not the generic "Page not found"
     assert 'href="/"' in page.text
 
 

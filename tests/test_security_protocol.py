@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
 from app.models import OpenIDNonce, User
-from tests.support.web import flashes, nickname_value
+from tests.support.web import SIGNED_IN_ONLY, flashes, nickname_value
 
 VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
 
@@ -23,7 +23,7 @@ def assert_refused(app, browser, live_server, page, message=VERIFY_FAILED):
     assert page.url.startswith(live_server.url + "/login"), page.url
     assert ("error", message) in flashes(page.text)
     assert user_count(app) == 0
-    assert browser.get("/").url.startswith(live_server.url + "/login")
+    assert browser.get(SIGNED_IN_ONLY).url.startswith(live_server.url + "/login")
 
 
 def test_replayed_assertion_is_rejected(app, browser, live_server, openid_provider):
@@ -35,7 +35,7 @@ def test_replayed_assertion_is_rejected(app, browser, live_server, openid_provid
     page = attacker.get(callback)
     assert page.url.startswith(live_server.url + "/login")
     assert ("error", ATTEMPT_EXPIRED) in flashes(page.text)
-    assert attacker.get("/").url.startswith(live_server.url + "/login")
+    assert attacker.get(SIGNED_IN_ONLY).url.startswith(live_server.url + "/login")
     # Second layer: even with the spent return_to token forgotten, the used response nonce stops it.
     with app.app_context():
         db.session.execute(delete(OpenIDNonce).where(OpenIDNonce.server_url == RETURN_TO_NONCE_URL))

@@ -1,6 +1,6 @@
 """Without remember-me the session ends with the browser; with it, it outlives a restart."""
 
-from tests.support.web import WebClient
+from tests.support.web import SIGNED_IN_ONLY, WebClient
 
 
 def restart_browser(browser, base_url):
@@ -19,7 +19,7 @@ def test_without_remember_me_the_session_cookie_ends_with_the_browser(browser, l
     assert "remember_token" not in cookies
     assert "Hi, alice!" in browser.get("/").text
     reopened = restart_browser(browser, live_server.url)
-    page = reopened.get("/")
+    page = reopened.get(SIGNED_IN_ONLY)
     assert page.url.startswith(live_server.url + "/login")
 
 

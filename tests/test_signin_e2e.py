@@ -4,7 +4,14 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Identity, User
-from tests.support.web import LOCAL_PROVIDER_INDEX, WebClient, csrf_token, flashes, nickname_value
+from tests.support.web import (
+    LOCAL_PROVIDER_INDEX,
+    SIGNED_IN_ONLY,
+    WebClient,
+    csrf_token,
+    flashes,
+    nickname_value,
+)
 
 
 def users(app):
@@ -36,9 +43,9 @@ def test_second_sign_in_is_same_user(app, browser, live_server):
     assert len(users(app)) == 1
 
 
-def test_anonymous_visit_goes_to_login_with_message(browser, live_server):
-    page = browser.get("/index?page=1")
-    assert page.url == live_server.url + "/login?next=/index?page%3D1"
+def test_anonymous_visit_to_a_private_page_goes_to_login_with_message(browser, live_server):
+    page = browser.get("/profile/edit?from=1")
+    assert page.url == live_server.url + "/login?next=/profile/edit?from%3D1"
     assert ("info", "Please sign in to see this page.") in flashes(page.text)
 
 
@@ -70,7 +77,7 @@ def test_cancel_at_provider_signs_no_one_in(app, browser, live_server):
     assert page.url.startswith(live_server.url + "/login")
     assert ("error", "Sign-in was cancelled at the provider.") in flashes(page.text)
     assert users(app) == []
-    assert browser.get("/").url.startswith(live_server.url + "/login")
+    assert browser.get(SIGNED_IN_ONLY).url.startswith(live_server.url + "/login")
 
 
 def test_unreachable_provider_shows_a_message(app, browser, live_server):
@@ -166,7 +173,7 @@ def test_logout_clears_session_and_remember_cookie(app, browser, live_server):
     assert "remember_token" not in browser.http.cookies
     left = serializer.loads(browser.http.cookies.get("session"))
     assert not {"_user_id", "signed_in_at", "login_next", "kept_from_before"} & set(left)
-    assert browser.get("/").url.startswith(live_server.url + "/login")
+    assert browser.get(SIGNED_IN_ONLY).url.startswith(live_server.url + "/login")
 
 
 def test_get_logout_signs_no_one_out(browser, live_server):

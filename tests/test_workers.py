@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce, User
-from tests.support.web import csrf_token, flashes
+from tests.support.web import SIGNED_IN_ONLY, csrf_token, flashes
 from tests.support.workers import ROOT, GunicornApp
 
 SECRET = "shared-by-every-worker-" + "s" * 40
@@ -132,7 +132,7 @@ def test_an_openid_answer_replayed_to_another_worker_is_rejected(app, two_worker
     replay, rejected = replay_on_b()
     assert rejected.headers["Location"].startswith("/login")
     assert ("error", ATTEMPT_EXPIRED) in flashes(replay.get(worker_b, rejected.headers["Location"]).text)
-    assert replay.get(worker_b, "/").headers["Location"].startswith("/login")  # not signed in
+    assert replay.get(worker_b, SIGNED_IN_ONLY).headers["Location"].startswith("/login")  # not signed in
 
     # Second layer: with the spent token forgotten, worker B still refuses the used response nonce.
     with app.app_context():

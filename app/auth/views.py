@@ -25,10 +25,17 @@ from app.redirects import redirect_next
 Page = Response | tuple[str, int]
 
 
-def render_login(form: LoginForm, status: int = 200) -> Page:
-    """Render the login page with the form as typed and every provider the site offers."""
+def render_login(form: LoginForm, status: int = 200, openid_invalid: bool = False) -> Page:
+    """Render the login page with the form as typed and every provider the site offers.
+
+    openid_invalid marks the typed address as wrong: aria-invalid, described by the message, focused.
+    """
     return render_template(
-        "auth/login.html", form=form, providers=openid2_providers(), oidc_providers=oidc_providers()
+        "auth/login.html",
+        form=form,
+        providers=openid2_providers(),
+        oidc_providers=oidc_providers(),
+        openid_invalid=openid_invalid,
     ), status
 
 
@@ -116,6 +123,13 @@ def logout() -> Response:
     end_user_session()
     flash("You have been signed out.", "info")
     return redirect_next(request.form.get("next"))
+
+
+@bp.get("/logout/everywhere")
+@login_required
+def logout_everywhere_page() -> str:
+    """Ask before signing out every browser; GET changes nothing."""
+    return render_template("auth/logout_everywhere.html")
 
 
 @bp.post("/logout/everywhere")

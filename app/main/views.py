@@ -1,7 +1,8 @@
-"""Home page: the latest posts and the form to write one."""
+"""Front page: everyone's latest posts; signed-in visitors also get the form to write one."""
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from app.main import bp
 from app.main.forms import PostForm
@@ -9,8 +10,8 @@ from app.main.posts import latest_posts, publish_post
 from app.models import POST_MAX
 
 
-def render_index(form):
-    """The home page with the post form as typed and the latest posts."""
+def render_index(form: FlaskForm | None) -> str:
+    """The front page: the latest posts, with the post form (as typed) for a signed-in visitor."""
     page = request.args.get("page", 1, type=int)
     return render_template(
         "main/index.html", user=current_user, form=form, posts=latest_posts(page), post_max=POST_MAX
@@ -19,10 +20,9 @@ def render_index(form):
 
 @bp.get("/index")
 @bp.get("/")
-@login_required
-def index():
-    """Greet the signed-in user, offer the post form and show the latest posts."""
-    return render_index(PostForm())
+def index() -> str:
+    """Everyone's latest posts; a welcome for visitors, the post form for signed-in users."""
+    return render_index(PostForm() if current_user.is_authenticated else None)
 
 
 @bp.post("/index")

@@ -1,6 +1,6 @@
 """Profile views: /user/<nickname> for everyone, /profile/edit for the owner."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.main.posts import posts_by
@@ -9,12 +9,21 @@ from app.profile.forms import ProfileForm
 from app.profile.profiles import ProfileConflictError, find_profile, identity_labels, update_profile
 
 
+def no_such_profile(nickname: str) -> tuple[str, int]:
+    """A 404 page that says which profile is missing, rather than the generic one."""
+    message = (
+        f"No one on Microblog is called “{nickname}”. They may have changed their nickname, "
+        "or the link may have a typo."
+    )
+    return render_template("errors/error.html", code=404, title="No such profile", message=message), 404
+
+
 @bp.get("/user/<nickname>")
 def user(nickname):
     """A user's posts, sign-in providers and join date; readable without signing in."""
     profile = find_profile(nickname)
     if profile is None:
-        abort(404)
+        return no_such_profile(nickname)
     if profile.nickname != nickname:
         return redirect(url_for("profile.user", nickname=profile.nickname), 301)
     posts = posts_by(profile, request.args.get("page", 1, type=int))

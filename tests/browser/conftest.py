@@ -4,12 +4,18 @@ Every page opened through `site` records console errors, uncaught script errors,
 CSP violations and any use of window.prompt; a test fails if any were seen.
 """
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.support.chromium import launch_chromium
 
 LOCAL_PROVIDER = "Local test provider"
+# axe-core from npm (tests/browser/axe/package.json), installed by scripts/test.sh with `npm ci`.
+AXE_SCRIPT = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 # Injected by DevTools before any page script, so the page's CSP does not apply to it.
 WATCHER_SCRIPT = """
@@ -38,11 +44,18 @@ class Site:
         self.problems = []
         self.contexts = []
 
-    def new_page(self, storage_state=None, **options):
-        """A page in a new browser context (a fresh browser profile), watched for problems."""
+    def new_page(self, storage_state=None, axe=False, **options):
+        """A page in a new browser context (a fresh browser profile), watched for problems.
+
+        axe=True loads axe-core into every document before the page's own scripts
+        (DevTools injects it, so the page's CSP does not apply), ready for `axe_violations`.
+        """
         context = self.chromium.new_context(base_url=self.base_url, storage_state=storage_state, **options)
         context.set_default_timeout(10_000)
         context.add_init_script(WATCHER_SCRIPT)
+        if axe:
+            assert AXE_SCRIPT.exists(), "axe-core is missing: run `npm ci --prefix tests/browser/axe`"
+            context.add_init_script(path=str(AXE_SCRIPT))
         self.contexts.append(context)
         page = context.new_page()
         page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
@@ -74,6 +87,16 @@ class Site:
     def close(self):
         for context in self.contexts:
             context.close()
+
+
+def axe_violations(page, state):
+    """Run every axe-core rule on the page as it is now; one line per violation, prefixed with state."""
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{state}: {v['id']} ({v['impact']}) {v['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+        for v in result["violations"]
+    ]
 
 
 @pytest.fixture

@@ -11,9 +11,25 @@ def flash(page, category):
     return page.locator(f"li.flash.flash-{category}")
 
 
-def test_anonymous_visit_is_sent_to_login_with_a_message(page, live_server):
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)$"))
+def test_anonymous_visitor_gets_the_front_page_and_a_way_to_sign_in(site, page, live_server):
+    site.sign_in(page, "alice")
+    page.get_by_role("textbox", name="What’s on your mind?").fill("Hello, visitors")
+    page.get_by_role("button", name="Post", exact=True).click()
+
+    visitor = site.new_page(viewport={"width": 1280, "height": 800})
+    visitor.goto("/")
+    expect(visitor).to_have_url(live_server.url + "/")  # no redirect
+    expect(visitor.locator("li.flash")).to_have_count(0)  # no "Please sign in" message
+    expect(visitor.get_by_role("heading", level=1)).to_have_text("Welcome to Microblog")
+    expect(visitor.locator(".post-body")).to_have_text(["Hello, visitors"])
+    expect(visitor.get_by_role("textbox")).to_have_count(0)
+    visitor.get_by_role("link", name="Sign in to post").click()
+    expect(visitor.get_by_role("heading", level=1)).to_have_text("Sign in to Microblog")
+
+
+def test_a_private_page_sends_a_visitor_to_login_with_a_message(page, live_server):
+    page.goto("/profile/edit")
+    expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)profile(%2F|/)edit$"))
     expect(flash(page, "info")).to_have_text("Please sign in to see this page.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to Microblog")
 
@@ -50,7 +66,7 @@ def test_without_remember_me_a_browser_restart_signs_you_out(site, page):
     expect(page.get_by_role("heading", level=1)).to_have_text("Hi, alice!")
     page = site.restart_browser(page)
     page.goto("/")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Microblog")
     expect(page.locator("#logout")).to_have_count(0)
 
 
@@ -116,13 +132,42 @@ def test_posting_including_a_post_that_is_too_long(site, page):
     )
 
 
-def test_logout_from_the_nav_bar(site, page):
+def test_sign_out_from_the_nav_bar(site, page, live_server):
     site.sign_in(page, "alice")
-    page.get_by_role("navigation", name="Main").get_by_role("button", name="Logout", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/login"))
-    expect(flash(page, "info").first).to_have_text("You have been signed out.")
-    page.goto("/")
+    page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out", exact=True).click()
+    expect(page).to_have_url(live_server.url + "/")
+    expect(page.locator("li.flash")).to_have_text(["You have been signed out."])  # and nothing else
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Microblog")
+    page.goto("/profile/edit")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def test_sign_out_everywhere_asks_first(site, page, live_server):
+    site.sign_in(page, "alice")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_text("Sign out everywhere")).to_have_count(0)
+    page.goto("/user/alice")
+    page.get_by_role("link", name="Sign out everywhere…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign out everywhere?")
+    page.get_by_role("link", name="No, go back").click()
+    expect(page).to_have_url(live_server.url + "/user/alice")
+    expect(page.locator("#logout")).to_be_visible()  # still signed in
+    page.get_by_role("link", name="Sign out everywhere…").click()
+    page.get_by_role("button", name="Yes, sign out everywhere").click()
+    expect(page.locator("li.flash")).to_have_text(["You have been signed out on every device."])
+    expect(page.locator("#logout")).to_have_count(0)
+
+
+def test_keyboard_only_recovery_from_a_bad_address(page):
+    page.goto("/login")
+    field = page.get_by_role("textbox", name="Your OpenID")
+    field.focus()
+    page.keyboard.type("http://127.0.0.1:9/nobody")
+    page.keyboard.press("Enter")
+    expect(page.locator("li.flash.flash-error")).to_contain_text("could not find an OpenID provider")
+    expect(field).to_be_focused()
+    expect(field).to_have_value("http://127.0.0.1:9/nobody")
+    expect(field).to_have_attribute("aria-invalid", "true")
 
 
 def test_keyboard_only_sign_in(site, page, live_server):

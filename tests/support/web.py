@@ -15,6 +15,9 @@ CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 FLASH_PATTERN = re.compile(r'<li class="flash flash-(\w+)">(.*?)</li>', re.S)
 NICKNAME_VALUE_PATTERN = re.compile(r'<input[^>]*name="nickname"[^>]*value="([^"]*)"')
 LOCAL_PROVIDER_INDEX = 2  # Steam, Ubuntu One, then the local test provider
+# A page only a signed-in person may see: asking for it tells whether a browser is signed in
+# (the front page is public, so it cannot).
+SIGNED_IN_ONLY = "/profile/edit"
 
 
 class LiveServer:

@@ -11,27 +11,43 @@ from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_si
 from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
 from app.auth.views import Page, login_rate_limit, render_login
 from app.extensions import csrf, limiter, oid
-from app.providers import OPENID2_ISSUER, openid2_provider, openid2_providers
+from app.providers import OPENID2_ISSUER, Provider, openid2_provider, openid2_providers
 
 log = logging.getLogger(__name__)
 
 
-def requested_identifier(form: LoginForm) -> str:
-    """The identifier to sign in with: a provider button, else the typed OpenID."""
+def chosen_provider(form: LoginForm) -> Provider | None:
+    """The provider button used (Enter in its username field counts), or None for a typed OpenID."""
     choice = request.form.get("provider")
     if choice is not None:
         provider = openid2_provider(choice)
         if provider is None:
             raise IdentifierError("That provider is not offered here.")
-        username = request.form.get(f"username-{choice}")
-        return normalise_identifier(identifier_from_provider(provider.url, username))
+        return provider
     if not (form.openid.data or "").strip():
         # Enter pressed in a provider's username field submits with the default button.
         for provider in openid2_providers():
-            username = request.form.get(f"username-{provider.name}")
-            if provider.needs_username and username:
-                return normalise_identifier(identifier_from_provider(provider.url, username))
-    return normalise_identifier(form.openid.data)
+            if provider.needs_username and request.form.get(f"username-{provider.name}"):
+                return provider
+    return None
+
+
+def requested_identifier(form: LoginForm, provider: Provider | None) -> str:
+    """The identifier to sign in with: the provider button's, else the typed OpenID."""
+    if provider is None:
+        return normalise_identifier(form.openid.data)
+    username = request.form.get(f"username-{provider.name}")
+    return normalise_identifier(identifier_from_provider(provider.url, username))
+
+
+def unreachable_message(provider: Provider | None) -> str:
+    """Why the sign-in could not start: about the address typed, or about the provider button used."""
+    if provider is None:
+        return "We could not find an OpenID provider at that address. Check it and try again."
+    return (
+        f"We could not reach {provider.label} just now. Check your internet connection and try again, "
+        "or sign in another way."
+    )
 
 
 @bp.post("/login")
@@ -41,17 +57,21 @@ def start_login() -> Page:
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
+    provider = None
     try:
-        identifier = requested_identifier(form)
+        provider = chosen_provider(form)
+        identifier = requested_identifier(form, provider)
     except IdentifierError as exc:
         flash(str(exc), "error")
-        return render_login(form)
+        return render_login(form, openid_invalid=provider is None)
     remember_intent(form.next.data, form.remember_me.data)
     try:
         return redirect(oid.begin(identifier))
     except Exception as exc:  # noqa: BLE001 - any failure talking to a remote site
         log.info("OpenID discovery failed for %r: %s", identifier, exc)
-        return back_to_login("We could not find an OpenID provider at that address. Check it and try again.")
+        # The login page again, as typed: the address kept, marked and focused (or the provider named).
+        flash(unreachable_message(provider), "error")
+        return render_login(form, openid_invalid=provider is None)
 
 
 @bp.route("/login/openid/complete", methods=["GET", "POST"])
