@@ -15,6 +15,8 @@ TMP_DIR = BASE_DIR / "tmp"
 LOCAL_PROVIDERS_NAME = "Local test provider"
 LOCAL_OIDC_NAME = "local"  # the local OpenID Connect provider's name in OIDC_PROVIDERS
 LOCAL_OIDC_LABEL = "Local test provider (OpenID Connect)"
+LOCAL_OPENID_ICON = "L"  # the letters on the two local providers' buttons and pages: never the same
+LOCAL_OIDC_ICON = "C"
 LOCAL_OIDC_CLIENT_ID = "microblog-local"
 OIDC_SETTING = re.compile(r"^OIDC_([A-Z0-9_]+?)_(CLIENT_ID|CLIENT_SECRET|ISSUER|LABEL)$")
 OIDC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
@@ -237,12 +239,17 @@ def local_provider_settings(settings):
     base = str(settings["LOCAL_PROVIDERS_URL"]).rstrip("/")
     secret = hmac.new(settings["SECRET_KEY"].encode(), b"microblog dev-oidc client secret", hashlib.sha256)
     openid_providers = [p for p in settings["OPENID_PROVIDERS"] if p.get("name") != LOCAL_PROVIDERS_NAME]
-    local_openid = {"name": LOCAL_PROVIDERS_NAME, "url": f"{base}/dev-openid/<username>"}
+    local_openid = {
+        "name": LOCAL_PROVIDERS_NAME,
+        "url": f"{base}/dev-openid/<username>",
+        "icon": LOCAL_OPENID_ICON,
+    }
     local_oidc = {
         "client_id": LOCAL_OIDC_CLIENT_ID,
         "client_secret": secret.hexdigest(),
         "issuer": f"{base}/dev-oidc",
         "label": LOCAL_OIDC_LABEL,
+        "icon": LOCAL_OIDC_ICON,
     }
     return {
         "OPENID_PROVIDERS": [*openid_providers, local_openid],

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -25,7 +26,15 @@ class SiteFacts:
     oidc_key_file: str | None = None
 
 
-def provider_app(import_name: str, prefix: str, site: SiteFacts) -> Flask:
+@dataclass(frozen=True)
+class Brand:
+    """How a local provider names itself on its pages: its mark (the letter on the site's button) and name."""
+
+    mark: str
+    name: str
+
+
+def provider_app(import_name: str, prefix: str, site: SiteFacts, brand: Brand) -> Flask:
     """A Flask app for one local provider, mounted at `prefix`, with CSRF-protected forms."""
     app = Flask(import_name, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
     secret = hmac.new(site.secret_key.encode(), f"devproviders {prefix}".encode(), hashlib.sha256)
@@ -38,6 +47,7 @@ def provider_app(import_name: str, prefix: str, site: SiteFacts) -> Flask:
     )
     app.extensions["devproviders.site"] = site
     app.jinja_env.globals["site"] = site
+    app.jinja_env.globals["brand"] = brand
     CSRFProtect(app)
 
     @app.errorhandler(CSRFError)
@@ -49,6 +59,11 @@ def provider_app(import_name: str, prefix: str, site: SiteFacts) -> Flask:
         return error_page("Page not found", "The local test provider has no such page.", 404)
 
     return app
+
+
+def site_address(url: str) -> str:
+    """The host (and port) of a site's URL, as a person reads it: http://127.0.0.1:5000/ -> 127.0.0.1:5000."""
+    return urlsplit(url).netloc or url
 
 
 def error_page(title: str, message: str, code: int) -> tuple[str, int]:

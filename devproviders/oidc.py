@@ -26,7 +26,8 @@ from joserfc.jwk import RSAKey
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from devproviders.common import SiteFacts, error_page, provider_app
+from config import LOCAL_OIDC_ICON, LOCAL_OIDC_LABEL
+from devproviders.common import Brand, SiteFacts, error_page, provider_app, site_address
 from devproviders.forms import ApproveForm as BaseApproveForm
 
 PREFIX = "/dev-oidc"
@@ -47,7 +48,7 @@ bp = Blueprint("oidc", __name__)
 
 def create_app(site: SiteFacts) -> Flask:
     """The local OpenID Connect provider as a WSGI app, to be mounted at PREFIX."""
-    app = provider_app(__name__, PREFIX, site)
+    app = provider_app(__name__, PREFIX, site, Brand(LOCAL_OIDC_ICON, LOCAL_OIDC_LABEL))
     app.config["DEV_OIDC_KEY_FILE"] = site.oidc_key_file
     app.register_blueprint(bp)
     app.extensions[STATE_KEY] = {"server": make_server(app), "codes": CodeStore()}
@@ -333,10 +334,13 @@ def metadata_document():
 # --- Views ---------------------------------------------------------------------------------------
 
 
+SAMPLE_USERNAME = "oidc-user"  # the approval form starts filled in, as the OpenID 2.0 one does
+
+
 class ApproveForm(BaseApproveForm):
     """Who the person is here (their subject) and the profile the provider sends."""
 
-    nickname = StringField("Preferred username sent to the site", validators=[Optional(), Length(max=64)])
+    nickname = StringField("Nickname sent to the site", validators=[Optional(), Length(max=64)])
     name = StringField("Name sent to the site", validators=[Optional(), Length(max=100)])
 
 
@@ -372,7 +376,12 @@ def authorize():
         grant = consent_grant()
     except OAuth2Error as error:
         return protocol_error(error)
-    return render_template("devproviders/oidc_approve.html", form=ApproveForm(), grant=grant)
+    form = ApproveForm(
+        username=SAMPLE_USERNAME, nickname=SAMPLE_USERNAME, email=f"{SAMPLE_USERNAME}@example.test"
+    )
+    return render_template(
+        "devproviders/oidc_approve.html", form=form, grant=grant, asking=site_address(request.host_url)
+    )
 
 
 @bp.post("/authorize")
@@ -387,7 +396,10 @@ def decide():
         return server.create_authorization_response(grant_user=None, grant=grant)
     form = ApproveForm()
     if not form.validate():
-        return render_template("devproviders/oidc_approve.html", form=form, grant=grant), 200
+        page = render_template(
+            "devproviders/oidc_approve.html", form=form, grant=grant, asking=site_address(request.host_url)
+        )
+        return page, 200
     account = LocalAccount(
         form.username.data, form.nickname.data or "", form.name.data or "", form.email.data or ""
     )

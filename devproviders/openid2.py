@@ -25,7 +25,8 @@ from openid.extensions import ax, sreg
 from openid.server.server import ENCODE_HTML_FORM, OpenIDRequest, ProtocolError, Server
 from openid.store.memstore import MemoryStore
 
-from devproviders.common import SiteFacts, error_page, provider_app
+from config import LOCAL_OPENID_ICON, LOCAL_PROVIDERS_NAME
+from devproviders.common import Brand, SiteFacts, error_page, provider_app, site_address
 from devproviders.forms import NAME_RULE, ApproveForm
 
 PREFIX = "/dev-openid"
@@ -38,7 +39,7 @@ bp = Blueprint("openid2", __name__)
 
 def create_app(site: SiteFacts) -> Flask:
     """The local OpenID 2.0 provider as a WSGI app, to be mounted at PREFIX."""
-    app = provider_app(__name__, PREFIX, site)
+    app = provider_app(__name__, PREFIX, site, Brand(LOCAL_OPENID_ICON, LOCAL_PROVIDERS_NAME))
     app.extensions["devproviders.openid2_store"] = MemoryStore()
     app.register_blueprint(bp)
     # OpenID protocol messages (associate, check_authentication) come from other servers, not forms.
@@ -167,7 +168,17 @@ def approve() -> str:
         return nothing_pending()
     name = "" if openid_request.idSelect() else openid_request.identity.rstrip("/").rsplit("/", 1)[-1]
     form = ApproveForm(username=name, nickname=name, email=f"{name}@example.test" if name else "")
-    return render_template("devproviders/openid2_approve.html", form=form, openid_request=openid_request)
+    return approval_page(form, openid_request)
+
+
+def approval_page(form: ApproveForm, openid_request: Any) -> str:
+    """The approval page for a pending request, naming the site that asks by its address."""
+    return render_template(
+        "devproviders/openid2_approve.html",
+        form=form,
+        openid_request=openid_request,
+        asking=site_address(openid_request.trust_root),
+    )
 
 
 @bp.post("/approve")
@@ -182,7 +193,7 @@ def decide() -> Response | str:
         return to_flask_response(server, openid_request.answer(False))
     form = ApproveForm()
     if not form.validate():
-        return render_template("devproviders/openid2_approve.html", form=form, openid_request=openid_request)
+        return approval_page(form, openid_request)
     session.pop(PENDING_KEY, None)
     # With directed identity the person picks the account; otherwise the identifier fixed it.
     claimed = identity_url(form.username.data) if openid_request.idSelect() else openid_request.identity

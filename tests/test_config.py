@@ -190,5 +190,7 @@ def test_development_points_the_site_at_the_local_providers_it_serves():
     assert settings["OPENID_PROVIDERS"][-1] == {
         "name": "Local test provider",
         "url": "http://127.0.0.1:5055/dev-openid/<username>",
+        "icon": "L",
     }
     assert settings["OIDC_PROVIDERS"]["local"]["issuer"] == "http://127.0.0.1:5055/dev-oidc"
+    assert settings["OIDC_PROVIDERS"]["local"]["icon"] == "C"  # not a second "L" (issue 12)
