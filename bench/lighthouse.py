@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from app.database import ensure_schema  # noqa: E402
+from devproviders.mount import mount  # noqa: E402
 from scripts.screenshots import seed  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.web import WebClient  # noqa: E402
@@ -101,11 +102,16 @@ def main(argv=None):
         raise SystemExit("Lighthouse is missing: run `npm ci --prefix bench/lighthouse`")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/lighthouse.db"})
+        server = make_server("127.0.0.1", 0, None, threaded=True)
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/lighthouse.db",
+            "LOCAL_PROVIDERS_URL": base_url,
+        }
+        app = create_app("testing", settings)
         with app.app_context():
             ensure_schema()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        base_url = f"http://127.0.0.1:{server.server_port}"
+        server.app = mount(app)  # the local test providers beside the site, as run.py serves them
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             seed(app, base_url)

@@ -83,9 +83,11 @@ def sign_in(page, base_url, username, **profile):
 
 
 def shoot(browser, base_url, out_dir, size):
-    """The login page, the home page and the nickname step at one size."""
+    """The front page, login, home, profile and the nickname step at one size, light; two pages dark."""
     context = browser.new_context(**VIEWPORTS[size])
     page = context.new_page()
+    page.goto(f"{base_url}/")
+    page.screenshot(path=out_dir / f"front-{size}.png")
     page.goto(f"{base_url}/login")
     page.screenshot(path=out_dir / f"login-{size}.png")
     sign_in(page, base_url, "alice")
@@ -98,6 +100,14 @@ def shoot(browser, base_url, out_dir, size):
     page = context.new_page()
     sign_in(page, base_url, f"7656119{len(size)}", nickname="", email="")
     page.screenshot(path=out_dir / f"nickname-step-{size}.png")
+    context.close()
+
+    context = browser.new_context(color_scheme="dark", **VIEWPORTS[size])
+    page = context.new_page()
+    page.goto(f"{base_url}/")
+    page.screenshot(path=out_dir / f"front-dark-{size}.png")
+    sign_in(page, base_url, "bob")
+    page.screenshot(path=out_dir / f"home-dark-{size}.png")
     context.close()
 
 
