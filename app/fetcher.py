@@ -352,7 +352,7 @@ def _read_capped(response, max_bytes):
     return bytes(content)
 
 
-def _transport_error(exc, target, deadline):
+def _transport_error(exc: Exception, target: Target, deadline: _Deadline) -> FetchRefused:
     if isinstance(exc, urllib3.exceptions.NewConnectionError) and not deadline.expired:
         # urllib3 files a refused or unroutable connect under TimeoutError; it did not time out.
         return FetchFailed(f"Could not connect to {target.url}: {exc.__cause__ or exc}")

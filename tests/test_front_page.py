@@ -239,3 +239,11 @@ def test_flash_messages_are_a_list_inside_a_status_region(app, client, auth):
     html = page_text(client.post("/logout", data={"csrf_token": token}, follow_redirects=True))
     assert re.search(r'<div class="flashes" id="flashes" role="status">\s*<ul>\s*<li class="flash', html)
     assert not re.search(r"<ul[^>]*role=", html)
+
+
+def test_a_refused_connection_is_logged_as_refused_not_as_slow(client, caplog):
+    caplog.set_level("INFO", logger="app.auth.openid2.views")
+    post_login(client, openid="http://127.0.0.1:9/nobody")
+    logged = [r.getMessage() for r in caplog.records if "discovery failed" in r.getMessage()]
+    assert len(logged) == 1
+    assert "Connection refused" in logged[0] and "took too long" not in logged[0]

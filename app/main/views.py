@@ -1,6 +1,7 @@
 """Front page: everyone's latest posts; signed-in visitors also get the form to write one."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
@@ -28,7 +29,7 @@ def index() -> str:
 @bp.post("/index")
 @bp.post("/")
 @login_required
-def publish():
+def publish() -> ResponseReturnValue:
     """Publish a post; a refused one comes back with its message and the text typed."""
     form = PostForm()
     if not form.validate():

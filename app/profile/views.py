@@ -1,6 +1,7 @@
 """Profile views: /user/<nickname> for everyone, /profile/edit for the owner."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from app.main.posts import posts_by
@@ -19,7 +20,7 @@ def no_such_profile(nickname: str) -> tuple[str, int]:
 
 
 @bp.get("/user/<nickname>")
-def user(nickname):
+def user(nickname: str) -> ResponseReturnValue:
     """A user's posts, sign-in providers and join date; readable without signing in."""
     profile = find_profile(nickname)
     if profile is None:
