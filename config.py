@@ -21,6 +21,8 @@ LOCAL_OIDC_CLIENT_ID = "microblog-local"
 OIDC_SETTING = re.compile(r"^OIDC_([A-Z0-9_]+?)_(CLIENT_ID|CLIENT_SECRET|ISSUER|LABEL)$")
 OIDC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 OIDC_RESERVED_NAMES = {LOCAL_OIDC_NAME}  # the development provider
+SECRET_KEY_MIN = 32  # characters; production refuses shorter keys
+MAKE_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105 - a recipe
 
 
 class ConfigError(RuntimeError):
@@ -170,7 +172,13 @@ class ProductionConfig(Config):
         if not settings.get("SECRET_KEY"):
             raise ConfigError(
                 "SECRET_KEY is not set: production refuses to start without it "
-                "(set the SECRET_KEY environment variable to a long random string)."
+                f"(set the SECRET_KEY environment variable; make one with: {MAKE_SECRET_KEY})."
+            )
+        if len(settings["SECRET_KEY"]) < SECRET_KEY_MIN:
+            length = len(settings["SECRET_KEY"])
+            raise ConfigError(
+                f"SECRET_KEY is too short ({length} characters): production needs at least "
+                f"{SECRET_KEY_MIN}. Make one with: {MAKE_SECRET_KEY}"
             )
         if settings.get("DEV_OPENID_PROVIDER"):
             raise ConfigError(

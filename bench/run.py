@@ -59,7 +59,7 @@ def fresh_postgres(url):
 
 
 def migrate(url):
-    env = {**os.environ, "MICROBLOG_CONFIG": "production", "SECRET_KEY": "migrate", "DATABASE_URL": url}
+    env = {**os.environ, "MICROBLOG_CONFIG": "production", "SECRET_KEY": "migrate" * 8, "DATABASE_URL": url}
     subprocess.run([sys.executable, "db_create.py"], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
@@ -244,7 +244,7 @@ def subprocess_get(url, cookie):
 def measure_ceiling(page_bytes, duration):
     env = {
         "MICROBLOG_CONFIG": "production",
-        "SECRET_KEY": "ceiling",
+        "SECRET_KEY": "ceiling" * 8,
         "CEILING_PAGE_BYTES": str(page_bytes),
         "GUNICORN_MAX_REQUESTS": "0",
         "PYTHONPATH": str(ROOT),

@@ -39,6 +39,29 @@ def test_production_refuses_to_start_without_secret_key():
     assert len(lines) == 1 and "SECRET_KEY" in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("key", ["x", "k" * 31])
+def test_production_refuses_a_short_secret_key(key):
+    result = subprocess.run(
+        [sys.executable, "-c", "from app import create_app; create_app()"],
+        cwd=ROOT,
+        env=script_env(MICROBLOG_CONFIG="production", SECRET_KEY=key),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert f"SECRET_KEY is too short ({len(key)} characters)" in line and "at least 32" in line
+    # The message's own recipe makes a key that production accepts.
+    recipe = line.split("Make one with: ")[1]
+    made = subprocess.run(recipe, shell=True, capture_output=True, text=True, check=True).stdout.strip()
+    assert load_config("production", environ={"SECRET_KEY": made})["SECRET_KEY"] == made
+
+
+def test_a_32_character_secret_key_is_enough():
+    assert load_config("production", environ={"SECRET_KEY": "k" * 32})["SECRET_KEY"] == "k" * 32
+
+
 def test_production_defaults_are_safe():
     app = create_app("production", {"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert not app.debug
