@@ -52,11 +52,15 @@ logconfig_dict = {
 
 def on_starting(server):
     """Check the settings once in the master: a missing SECRET_KEY stops gunicorn with a clear message
-    (a worker failing on it would only be restarted over and over)."""
+    (a worker failing on it would only be restarted over and over); an unmigrated database is warned of."""
     from config import ConfigError, load_config
 
     try:
-        load_config()
+        settings = load_config()
     except ConfigError as exc:
         server.log.error("microblog: %s", exc)
         raise SystemExit(1) from None
+    # Once, here: a database that is unreachable or not at the latest migration, and what to run.
+    from app.ops.schema import startup_check
+
+    startup_check(settings["SQLALCHEMY_DATABASE_URI"], server.log.warning)

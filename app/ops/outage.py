@@ -3,9 +3,10 @@
 import logging
 
 from flask import g, render_template
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
 
 from app.extensions import db, login_manager
+from app.ops.schema import looks_like_missing_schema, schema_state
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
@@ -13,6 +14,10 @@ TITLE = "Temporarily unavailable"
 MESSAGE = (
     "Microblog cannot reach its database right now, so this page cannot be shown. "
     "Nothing you had saved is lost. Please try again in a minute or so."
+)
+UPDATING_MESSAGE = (
+    "Microblog is being updated and cannot show this page right now. "
+    "Nothing you had saved is lost. Please try again in a few minutes."
 )
 
 
@@ -31,15 +36,34 @@ def forget_session():
         log.debug("rollback after a database outage failed", exc_info=True)
 
 
+def schema_problem(error):
+    """The one-line advice when a missing table or column comes from an unmigrated schema, else None."""
+    if not looks_like_missing_schema(error):
+        return None
+    forget_session()
+    try:
+        state = schema_state(db.session.connection())
+    except SQLAlchemyError:
+        return None
+    finally:
+        forget_session()
+    return None if state.ok else state.advice()
+
+
 def database_unavailable(error):
     """Answer 503 with a page that needs nothing from the database (not even the signed-in user)."""
-    if not is_outage(error):
+    advice = schema_problem(error)
+    message = UPDATING_MESSAGE if advice else MESSAGE
+    if advice:
+        log.warning("%s", advice)
+    elif is_outage(error):
+        log.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
+    else:
         raise error
-    log.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
     forget_session()
     # Render as a visitor: loading (or refreshing) the signed-in user would query the database again.
     g._login_user = g.user = login_manager.anonymous_user()
-    page = render_template("errors/error.html", code=503, title=TITLE, message=MESSAGE)
+    page = render_template("errors/error.html", code=503, title=TITLE, message=message)
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
 
 
