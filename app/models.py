@@ -32,6 +32,10 @@ class User(UserMixin, db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     session_token: Mapped[str] = mapped_column(String(64), unique=True, index=True, default=new_session_token)
+    # Moderation: a suspended account cannot sign in and its profile and posts are hidden.
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    sign_in_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     identities: Mapped[list["Identity"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     posts: Mapped[list["Post"]] = relationship(

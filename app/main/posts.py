@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Post
+from app.models import Post, User
 from app.pagination import paginate
 
 
@@ -15,19 +15,29 @@ def newest_first(query):
 
 
 def paginate_posts(query, page, count=False):
-    """One page of a post query with authors loaded in the same query; the total only if asked."""
-    query = newest_first(query.options(joinedload(Post.author)))
-    return paginate(query, page, current_app.config["POSTS_PER_PAGE"], count=count)
+    """One page of a post query (authors loaded by the query itself); the total only if asked."""
+    return paginate(newest_first(query), page, current_app.config["POSTS_PER_PAGE"], count=count)
+
+
+def visible_posts():
+    """Posts whose authors are not suspended (a short, indexed list), with their authors joined in.
+
+    A filter rather than a join on the suspension, so the newest posts still come straight
+    from the timestamp index.
+    """
+    suspended = select(User.id).where(User.suspended_at.is_not(None))
+    return select(Post).where(Post.user_id.not_in(suspended)).options(joinedload(Post.author))
 
 
 def latest_posts(page):
-    """One page of everyone's posts, newest first."""
-    return paginate_posts(select(Post), page)
+    """One page of everyone's posts (suspended accounts' hidden), newest first."""
+    return paginate_posts(visible_posts(), page)
 
 
 def posts_by(user, page):
     """One page of a user's posts, newest first."""
-    return paginate_posts(select(Post).where(Post.user_id == user.id), page, count=True)
+    query = select(Post).where(Post.user_id == user.id).options(joinedload(Post.author))
+    return paginate_posts(query, page, count=True)
 
 
 def publish_post(author, body):

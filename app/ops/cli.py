@@ -21,5 +21,9 @@ def openid_cleanup():
 
 
 def register_commands(app):
-    """Add the operations commands to the app's `flask` CLI."""
+    """Add the operations and moderation commands to the app's `flask` CLI."""
+    from app.ops.moderation_cli import posts_cli, users_cli
+
     app.cli.add_command(openid_cleanup)
+    app.cli.add_command(posts_cli)
+    app.cli.add_command(users_cli)

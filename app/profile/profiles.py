@@ -13,11 +13,11 @@ class ProfileConflictError(ValueError):
 
 
 def find_profile(nickname):
-    """The user with exactly this nickname, else one differing only in case, else None."""
+    """The user with exactly this nickname, else one differing only in case; None if none or suspended."""
     user = db.session.scalars(select(User).where(User.nickname == nickname)).first()
     if user is None:
         user = db.session.scalars(select(User).where(func.lower(User.nickname) == nickname.lower())).first()
-    return user
+    return None if user is None or user.suspended_at is not None else user
 
 
 def identity_labels(user):

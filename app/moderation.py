@@ -1,0 +1,118 @@
+"""Moderation by the site's operator: suspend and restore accounts, delete posts, sign-in records.
+
+A suspended account cannot sign in, its sessions (and remember cookies) end, and its
+profile and posts are hidden. Every action is logged on the `microblog.moderation` logger.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import Post, User, new_session_token, utcnow
+
+log = logging.getLogger("microblog.moderation")
+SUSPENDED_MESSAGE = (
+    "This account is suspended: it cannot sign in. Contact the site's operator if this is a mistake."
+)
+
+
+class ModerationError(LookupError):
+    """The user or post named on the command line does not exist."""
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """One row of `flask users list`."""
+
+    nickname: str
+    suspended: bool
+    sign_ins: int
+    posts: int
+    last_activity: datetime | None
+
+
+def find_user_by_nickname(nickname: str) -> User:
+    """The user with this nickname (exact, else differing only in case), suspended or not."""
+    user = db.session.scalars(select(User).where(User.nickname == nickname)).first()
+    if user is None:
+        user = db.session.scalars(select(User).where(func.lower(User.nickname) == nickname.lower())).first()
+    if user is None:
+        raise ModerationError(f"no user has the nickname {nickname!r}")
+    return user
+
+
+def suspend_user(user: User) -> bool:
+    """Suspend the account and end its sessions; False if it already was suspended."""
+    if user.suspended_at is not None:
+        return False
+    user.suspended_at = utcnow()
+    user.session_token = new_session_token()  # every session and remember cookie stops working
+    db.session.commit()
+    log.warning("moderation: suspended user %r (id %s); their sessions ended", user.nickname, user.id)
+    return True
+
+
+def unsuspend_user(user: User) -> bool:
+    """Let a suspended account sign in again and show its profile; False if it was not suspended."""
+    if user.suspended_at is None:
+        return False
+    user.suspended_at = None
+    db.session.commit()
+    log.warning("moderation: unsuspended user %r (id %s)", user.nickname, user.id)
+    return True
+
+
+def delete_post(post_id: int) -> Post:
+    """Delete one post by id; ModerationError if there is none."""
+    post = db.session.get(Post, post_id)
+    if post is None:
+        raise ModerationError(f"no post has the id {post_id}")
+    author = post.author.nickname
+    db.session.delete(post)
+    db.session.commit()
+    log.warning("moderation: deleted post %s by %r", post_id, author)
+    return post
+
+
+def record_sign_in(user: User) -> None:
+    """Count a completed sign-in and note its time (one UPDATE; committed with the session)."""
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(sign_in_count=User.sign_in_count + 1, last_sign_in_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as aware UTC (SQLite hands timestamps back without a zone)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def user_summaries() -> list[UserSummary]:
+    """Every user with sign-in count, post count and last activity (latest sign-in or post)."""
+    query = (
+        select(User, func.count(Post.id), func.max(Post.timestamp))
+        .outerjoin(Post, Post.user_id == User.id)
+        .group_by(User.id)
+        .order_by(func.lower(User.nickname))
+    )
+    summaries = []
+    for user, posts, last_post in db.session.execute(query):
+        moments = [m for m in (as_utc(user.last_sign_in_at), as_utc(last_post)) if m is not None]
+        summaries.append(
+            UserSummary(
+                nickname=user.nickname,
+                suspended=user.suspended_at is not None,
+                sign_ins=user.sign_in_count,
+                posts=posts,
+                last_activity=max(moments) if moments else None,
+            )
+        )
+    return summaries

@@ -1,0 +1,81 @@
+"""`flask posts delete ID`, `flask users suspend|unsuspend NICKNAME`, `flask users list`."""
+
+from datetime import datetime
+
+import click
+from flask.cli import AppGroup
+
+from app.moderation import (
+    ModerationError,
+    UserSummary,
+    delete_post,
+    find_user_by_nickname,
+    suspend_user,
+    unsuspend_user,
+    user_summaries,
+)
+
+posts_cli = AppGroup("posts", help="Moderate posts.")
+users_cli = AppGroup("users", help="Moderate accounts: list, suspend, unsuspend.")
+
+
+def moderation_step(action):  # type: ignore[no-untyped-def]
+    """Run action, turning 'no such user/post' into a one-line error (exit 1)."""
+    try:
+        return action()
+    except ModerationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@posts_cli.command("delete")
+@click.argument("post_id", type=int)
+def delete_post_command(post_id: int) -> None:
+    """Delete the post with this id (shown in its page's HTML as post-ID)."""
+    post = moderation_step(lambda: delete_post(post_id))
+    click.echo(f"Deleted post {post_id} by {post.author.nickname}.")
+
+
+@users_cli.command("suspend")
+@click.argument("nickname")
+def suspend_command(nickname: str) -> None:
+    """Suspend an account: it cannot sign in, its sessions end, its profile and posts are hidden."""
+    user = moderation_step(lambda: find_user_by_nickname(nickname))
+    if suspend_user(user):
+        click.echo(f"Suspended {user.nickname}: signed out everywhere; profile and posts hidden.")
+    else:
+        click.echo(f"{user.nickname} was already suspended.")
+
+
+@users_cli.command("unsuspend")
+@click.argument("nickname")
+def unsuspend_command(nickname: str) -> None:
+    """Lift a suspension: the account can sign in again and its profile and posts show."""
+    user = moderation_step(lambda: find_user_by_nickname(nickname))
+    if unsuspend_user(user):
+        click.echo(f"Unsuspended {user.nickname}: they can sign in again.")
+    else:
+        click.echo(f"{user.nickname} is not suspended.")
+
+
+def when(moment: datetime | None) -> str:
+    """A time for the table, in UTC to the minute."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def summary_line(row: UserSummary, width: int) -> str:
+    """One aligned line of the users table."""
+    status = "suspended" if row.suspended else "active"
+    return (
+        f"{row.nickname:<{width}}  {status:<9}  {row.sign_ins:>8}  {row.posts:>5}  {when(row.last_activity)}"
+    )
+
+
+@users_cli.command("list")
+def list_command() -> None:
+    """Every account with its status, sign-in count, post count and last activity."""
+    rows = user_summaries()
+    width = max([len("NICKNAME")] + [len(row.nickname) for row in rows])
+    click.echo(f"{'NICKNAME':<{width}}  {'STATUS':<9}  {'SIGN-INS':>8}  {'POSTS':>5}  LAST ACTIVITY")
+    for row in rows:
+        click.echo(summary_line(row, width))
+    click.echo(f"{len(rows)} users, {sum(row.suspended for row in rows)} suspended.")
