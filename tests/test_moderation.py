@@ -8,9 +8,23 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Post, User
-from tests.support.web import csrf_token
+from app.moderation import SUSPENDED_MESSAGE
+from app.ops.logs import StdoutHandler
+from tests.support.web import WebClient, csrf_token, flashes
 
 MODERATION_LOGGER = "microblog.moderation"
+
+
+@pytest.fixture(autouse=True)
+def no_stray_json_log_handler():
+    """A production app built by an earlier test may have left its stdout JSON handler on the root."""
+    root = logging.getLogger()
+    stray = [h for h in root.handlers if isinstance(h, StdoutHandler)]
+    for handler in stray:
+        root.removeHandler(handler)
+    yield
+    for handler in stray:
+        root.addHandler(handler)
 
 
 def add_post(app, nickname, body, timestamp=None):
@@ -170,3 +184,41 @@ def test_moderation_commands_are_listed(runner):
     assert "posts" in runner.invoke(args=["--help"]).output
     listed = runner.invoke(args=["users", "--help"]).output
     assert all(name in listed for name in ("list", "suspend", "unsuspend"))
+
+
+# --- end to end: the sign-in flow over real HTTP ----------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_a_suspended_user_cannot_sign_in_and_their_remember_cookie_dies(app, runner, browser, live_server):
+    page = browser.sign_in_local("mallory", remember=True, nickname="mallory")
+    assert "Hi, mallory!" in page.text
+    remember = browser.http.cookies.get("remember_token")
+    assert runner.invoke(args=["users", "suspend", "mallory"]).exit_code == 0
+
+    # The open session and the remember cookie both stopped working.
+    assert browser.get("/").url.startswith(live_server.url + "/login")
+    fresh = WebClient(live_server.url)
+    fresh.http.cookies.set("remember_token", remember, domain="127.0.0.1")
+    assert fresh.get("/").url.startswith(live_server.url + "/login")
+
+    # Signing in again is refused with a clear message, and nobody is signed in.
+    refused = WebClient(live_server.url).sign_in_local("mallory")
+    assert refused.url.startswith(live_server.url + "/login")
+    assert ("error", SUSPENDED_MESSAGE) in flashes(refused.text)
+    assert user_row(app, "mallory").sign_in_count == 1
+
+    assert runner.invoke(args=["users", "unsuspend", "mallory"]).exit_code == 0
+    again = WebClient(live_server.url).sign_in_local("mallory")
+    assert "Hi, mallory!" in again.text
+
+
+@pytest.mark.e2e
+def test_sign_ins_are_counted_for_users_list(app, runner, browser, live_server):
+    for _ in range(3):
+        browser.sign_in_local("alice", nickname="alice")
+        browser.logout()
+    row = user_row(app, "alice")
+    assert row.sign_in_count == 3 and row.last_sign_in_at is not None
+    [line] = [line for line in runner.invoke(args=["users", "list"]).output.splitlines() if "alice" in line]
+    assert line.split()[:4] == ["alice", "active", "3", "0"] and line.endswith("UTC")

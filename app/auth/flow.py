@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from app.auth.session import start_user_session
 from app.extensions import db
 from app.models import Identity, User
+from app.moderation import SUSPENDED_MESSAGE
 from app.nicknames import choose_nickname, nickname_taken, profile_nickname, unique_nickname
 from app.redirects import redirect_next, safe_next
 from app.text import clean_email
@@ -137,6 +138,8 @@ def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
         save_pending(sign_in, remember, safe_next(next_url))
         return redirect(url_for("auth.choose_nickname"))
     user = find_or_create_user(sign_in)
+    if user.suspended_at is not None:  # `flask users suspend`
+        return back_to_login(SUSPENDED_MESSAGE)
     start_user_session(user, remember)
     return redirect_next(next_url)
 

@@ -6,6 +6,7 @@ from flask import current_app, g, session
 from flask_login import login_user, logout_user
 
 from app.models import User
+from app.moderation import record_sign_in
 
 SIGNED_IN_AT_KEY = "signed_in_at"
 
@@ -20,6 +21,7 @@ def start_user_session(user: User, remember: bool) -> None:
     login_user(user, remember=remember, duration=current_app.config["REMEMBER_COOKIE_DURATION"])
     session.permanent = bool(remember)
     session[SIGNED_IN_AT_KEY] = int(time.time())
+    record_sign_in(user)  # for `flask users list`
 
 
 def end_user_session() -> None:
