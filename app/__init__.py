@@ -7,6 +7,7 @@ from flask import Flask, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user, user_loaded_from_cookie
 from flask_wtf.csrf import CSRFError
 
+from app.static_files import register_static_fingerprints
 from config import BASE_DIR, ConfigError, load_config
 
 MIGRATIONS_DIR = BASE_DIR / "migrations"
@@ -28,6 +29,7 @@ def create_app(config_name=None, overrides=None):
     register_request_hooks(app)
     register_errorhandlers(app)
     register_security_headers(app)
+    register_static_fingerprints(app)
     register_operations(app)
     return app
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything the test suite needs (venv, Python and npm packages, Chromium), then run it.
+# Set up everything the test suite needs (venv, Python and npm packages, Chromium, nginx), then run it.
 # Usage: bash scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,13 +19,16 @@ npm ci --prefix tests/browser/axe --no-audit --no-fund --loglevel=error
 # Lighthouse for bench/lighthouse.py (runs on the same Debian Chromium).
 npm ci --prefix bench/lighthouse --no-audit --no-fund --loglevel=error
 
-# Debian's Chromium for the browser tests (Playwright cannot download its own here).
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+# Debian packages the tests run: Chromium for the browser tests (Playwright cannot download its
+# own here), nginx for the reverse-proxy test (run as the test's own process, never as a service).
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 exec .venv/bin/python -m pytest "$@"

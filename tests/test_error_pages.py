@@ -14,7 +14,7 @@ def assert_friendly(page, code, title):
     assert page.mimetype == "text/html"
     text = page.text
     assert f'<h1 id="error-title">{title}</h1>' in text
-    assert 'href="/static/style.css"' in text  # the site's own look
+    assert 'href="/static/style.css?v=' in text  # the site's own look (fingerprinted URL)
     assert 'class="button primary" href="/"' in text  # a way back
     assert "Traceback" not in text
     assert "Content-Security-Policy" in page.headers
