@@ -9,6 +9,7 @@ from werkzeug.serving import run_simple
 
 from app import create_app
 from app.database import ensure_schema
+from app.ops.console import configure_console, port_taken, port_taken_message
 
 QUERY_STRING = re.compile(r"\?\S*")
 
@@ -49,13 +50,20 @@ def wsgi_app(app):
 def main(argv=None):
     """Create the database if missing, then serve the app (debug only in development)."""
     args = parse_args(argv)
+    reloaded = bool(os.environ.get("WERKZEUG_RUN_MAIN"))  # the reloader's child: the port is ours already
+    if not reloaded and port_taken(args.host, args.port):
+        raise SystemExit(port_taken_message(args.host, args.port))
     app = create_app(overrides={"LOCAL_PROVIDERS_URL": local_url(args.host, args.port)})
+    configure_console(app)
     with app.app_context():
         ensure_schema()
     logging.getLogger("werkzeug").addFilter(HideQueryStrings())
     debug = app.config["MICROBLOG_CONFIG"] == "development" and app.config["DEBUG"]
     app.debug = debug
-    print(f" * Microblog ({app.config['MICROBLOG_CONFIG']}) on http://{args.host}:{args.port}/")
+    if not reloaded:
+        print(
+            f" * Microblog ({app.config['MICROBLOG_CONFIG']}) on http://{args.host}:{args.port}/", flush=True
+        )
     # threaded: the local test providers answer the app's own discovery requests.
     run_simple(
         args.host,

@@ -68,6 +68,7 @@ def configure_logging(app):
         app.logger.removeHandler(default_handler)
     app.logger.setLevel(level)
     logging.getLogger("openid").setLevel(max(level, logging.WARNING))
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # eight lines per `flask db`
     if app.config["LOG_REQUESTS"]:
         register_request_log(app)
 
