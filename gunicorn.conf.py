@@ -62,5 +62,11 @@ def on_starting(server):
         raise SystemExit(1) from None
     # Once, here: a database that is unreachable or not at the latest migration, and what to run.
     from app.ops.schema import startup_check
+    from app.ops.startup import redis_error_line
 
     startup_check(settings["SQLALCHEMY_DATABASE_URI"], server.log.warning)
+    # Sign-in needs its rate-limit counters: without Redis every sign-in would fail, so do not start.
+    redis_problem = redis_error_line(settings["RATELIMIT_STORAGE_URI"])
+    if redis_problem:
+        server.log.error("microblog: %s", redis_problem)
+        raise SystemExit(1)

@@ -30,8 +30,17 @@ class MigrateCommands(click.Group):
         return migrate_commands().get_command(ctx, name)
 
     def invoke(self, ctx):
+        from sqlalchemy.exc import OperationalError
+
+        from app.ops.startup import database_error_line
+
         self.callback = migrate_commands().callback  # sets the --directory and -x options for the commands
-        return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:  # a missing database, a wrong password: one line, no traceback
+            raise click.ClickException(
+                database_error_line(exc, current_app.config["SQLALCHEMY_DATABASE_URI"])
+            ) from None
 
 
 class LazyMigrate:

@@ -3,7 +3,9 @@
 from datetime import datetime
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import OperationalError
 
 from app.moderation import (
     ModerationError,
@@ -14,17 +16,21 @@ from app.moderation import (
     unsuspend_user,
     user_summaries,
 )
+from app.ops.startup import database_error_line
 
 posts_cli = AppGroup("posts", help="Moderate posts.")
 users_cli = AppGroup("users", help="Moderate accounts: list, suspend, unsuspend.")
 
 
 def moderation_step(action):  # type: ignore[no-untyped-def]
-    """Run action, turning 'no such user/post' into a one-line error (exit 1)."""
+    """Run action, turning 'no such user/post' or an unusable database into a one-line error (exit 1)."""
     try:
         return action()
     except ModerationError as exc:
         raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+        raise click.ClickException(database_error_line(exc, url)) from None
 
 
 @posts_cli.command("delete")
@@ -73,7 +79,7 @@ def summary_line(row: UserSummary, width: int) -> str:
 @users_cli.command("list")
 def list_command() -> None:
     """Every account with its status, sign-in count, post count and last activity."""
-    rows = user_summaries()
+    rows = moderation_step(user_summaries)
     width = max([len("NICKNAME")] + [len(row.nickname) for row in rows])
     click.echo(f"{'NICKNAME':<{width}}  {'STATUS':<9}  {'SIGN-INS':>8}  {'POSTS':>5}  LAST ACTIVITY")
     for row in rows:

@@ -135,20 +135,15 @@ def startup_check(url: str, warn) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
+    from app.ops.startup import database_error_line
+
     engine = create_engine(url, poolclass=NullPool)
     try:
         state = engine_schema_state(engine)
     except SQLAlchemyError as exc:
-        warn("database unreachable at start-up: %s", first_line(exc))
+        warn("database unreachable at start-up: %s", database_error_line(exc, url))
         return
     finally:
         engine.dispose()
     if not state.ok:
         warn("%s", state.advice())
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a database error's message (never its statement or parameters)."""
-    original = getattr(exc, "orig", None) or exc
-    lines = str(original).strip().splitlines()
-    return lines[0] if lines else type(original).__name__
