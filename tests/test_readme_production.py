@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from config import normalise_database_url
+from tests.support.private_postgres import PASSWORD, private_postgres
 from tests.support.redis import free_port
 from tests.support.scratch_databases import POSTGRES_SERVER
 
@@ -307,3 +308,24 @@ def test_db_create_reports_a_missing_database_in_one_line(walkthrough, tmp_path)
     result = one_line_failure([sys.executable, "db_create.py"], env)
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("microblog: cannot use the database") and "does not exist" in line
+
+
+def test_a_wrong_password_is_one_line_saying_what_to_check(tmp_path):
+    with private_postgres() as server:
+        if server is None:
+            pytest.skip("needs Debian's PostgreSQL server binaries")
+        host, port = server
+        right = f"postgresql://postgres:{PASSWORD}@{host}:{port}/postgres"
+        env = production_env(tmp_path, DATABASE_URL=right)
+        assert (
+            subprocess.run(
+                [str(VENV_BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, timeout=120
+            ).returncode
+            == 0
+        )
+        env["DATABASE_URL"] = f"postgresql://postgres:not-the-password@{host}:{port}/postgres"
+        result = one_line_failure([str(VENV_BIN / "flask"), "db", "upgrade"], env)
+    [line] = result.stderr.strip().splitlines()
+    assert 'password authentication failed for user "postgres"' in line
+    assert "check the user and password in DATABASE_URL" in line
+    assert "not-the-password" not in line and "postgres:***@" in line
