@@ -1,6 +1,7 @@
 """`flask openid-cleanup`: delete expired OpenID nonces and associations (safe from cron)."""
 
 import click
+from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
@@ -20,7 +21,7 @@ def openid_cleanup():
     click.echo(f"openid-cleanup: removed {nonces} expired nonces and {associations} expired associations.")
 
 
-def register_commands(app):
+def register_commands(app: Flask) -> None:
     """Add the operations and moderation commands to the app's `flask` CLI."""
     from app.ops.moderation_cli import posts_cli, users_cli
 

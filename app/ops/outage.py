@@ -3,6 +3,7 @@
 import logging
 
 from flask import g, render_template
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
 
 from app.extensions import db, login_manager
@@ -36,7 +37,7 @@ def forget_session():
         log.debug("rollback after a database outage failed", exc_info=True)
 
 
-def schema_problem(error):
+def schema_problem(error: SQLAlchemyError) -> str | None:
     """The one-line advice when a missing table or column comes from an unmigrated schema, else None."""
     if not looks_like_missing_schema(error):
         return None
@@ -50,7 +51,7 @@ def schema_problem(error):
     return None if state.ok else state.advice()
 
 
-def database_unavailable(error):
+def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:
     """Answer 503 with a page that needs nothing from the database (not even the signed-in user)."""
     advice = schema_problem(error)
     message = UPDATING_MESSAGE if advice else MESSAGE
