@@ -99,11 +99,13 @@ def test_suspend_ends_sessions_and_hides_profile_and_posts(app, runner, auth, cl
     assert after.suspended_at is not None and after.session_token != before.session_token
 
     # Their session has ended: the next request is a visitor's.
-    assert client.get("/").status_code == 302
+    assert "Hi, mallory!" not in client.get("/").text
+    assert client.get("/profile/edit").status_code == 302
     # Profile and posts are hidden from everyone.
     assert reader.get("/user/mallory").status_code == 404
     assert reader.get("/user/MALLORY").status_code == 404
     assert "something abusive" not in reader.get("/").text
+    assert "something abusive" not in app.test_client().get("/").text  # nor to visitors
 
 
 def test_unsuspend_shows_the_profile_and_posts_again(app, runner, auth, caplog):
@@ -197,10 +199,10 @@ def test_a_suspended_user_cannot_sign_in_and_their_remember_cookie_dies(app, run
     assert runner.invoke(args=["users", "suspend", "mallory"]).exit_code == 0
 
     # The open session and the remember cookie both stopped working.
-    assert browser.get("/").url.startswith(live_server.url + "/login")
+    assert browser.get("/profile/edit").url.startswith(live_server.url + "/login")
     fresh = WebClient(live_server.url)
     fresh.http.cookies.set("remember_token", remember, domain="127.0.0.1")
-    assert fresh.get("/").url.startswith(live_server.url + "/login")
+    assert fresh.get("/profile/edit").url.startswith(live_server.url + "/login")
 
     # Signing in again is refused with a clear message, and nobody is signed in.
     refused = WebClient(live_server.url).sign_in_local("mallory")

@@ -189,7 +189,7 @@ def assert_host_session_cookie(browser, home):
     assert home.headers["Strict-Transport-Security"] == HSTS
     # The same browser without that cookie is a visitor again.
     browser.http.cookies.clear()
-    assert browser.get("/").url.startswith(browser.base_url + "/login")
+    assert browser.get("/profile/edit").url.startswith(browser.base_url + "/login")
 
 
 def test_rate_limits_count_the_real_client_address_not_a_spoofed_header(deployment):
