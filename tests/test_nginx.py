@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from tests.oidc.harness import complete_login, start_oidc_provider
 from tests.support.nginx import NGINX, Nginx
 from tests.support.oidc_site import OIDCBrowser, provider_settings
-from tests.support.openid_provider import TestOpenIDProvider
+from tests.support.openid_provider import TestOpenIDProvider as OpenIDProvider
 from tests.support.tls import make_certificates
 from tests.support.web import csrf_token, flashes
 from tests.support.workers import GunicornApp
@@ -92,7 +92,7 @@ def deployment(tmp_path_factory, migrated_database):
     certificates = make_certificates(directory)
     nginx = Nginx(directory / "nginx", upstream=None, certificates=certificates)
     callback = f"{nginx.https_url}/login/oidc/test/callback"
-    openid_provider = TestOpenIDProvider().start()
+    openid_provider = OpenIDProvider().start()
     try:
         with start_oidc_provider(redirect_uris=[callback], accounts=OIDC_ACCOUNTS) as oidc_provider:
             env = {
