@@ -161,3 +161,15 @@ def test_gunicorn_start_up_does_not_create_a_missing_sqlite_file(tmp_path):
 def test_gunicorn_start_up_warns_when_the_database_is_unreachable():
     [line] = gunicorn_check("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
     assert line.startswith("WARNING database unreachable at start-up:") and "Traceback" not in line
+
+
+def test_pages_on_a_database_behind_the_code_answer_503_and_say_what_to_run(
+    empty_url, production_app, capsys
+):
+    upgrade_to(empty_url, "0002")  # before the columns that moderation added to "user"
+    app = production_app(empty_url)
+    capsys.readouterr()
+    response = app.test_client().get("/", base_url="https://localhost")
+    assert response.status_code == 503 and "being updated" in response.get_data(as_text=True)
+    [line] = warnings(capsys)
+    assert line.startswith("database schema is behind (at 0002") and "run `flask db upgrade`" in line
