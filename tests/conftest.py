@@ -7,8 +7,12 @@ PostgreSQL tables truncated).
 """
 
 import os
+import subprocess
+from pathlib import Path
 
+import jinja2
 import pytest
+from flask import Flask
 
 from app import create_app
 from app.extensions import db
@@ -18,6 +22,83 @@ from tests.support.redis import redis_server_url
 from tests.support.web import WebClient, live_site
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+# Markers (registered in pyproject.toml): the fast run is `pytest -m "not e2e and not browser"`.
+# A test is e2e when it uses one of these fixtures, browser when it lives in tests/browser; other
+# slow tests carry the marker themselves, and an unmarked test that starts a server or a process
+# fails with a message saying so (see `_slow_work_needs_a_marker`).
+E2E_FIXTURES = {"live_server", "openid_provider"}
+BROWSER_DIR = Path(__file__).parent / "browser"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+        if BROWSER_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def is_slow(node):
+    return node.get_closest_marker("e2e") is not None or node.get_closest_marker("browser") is not None
+
+
+@pytest.fixture(autouse=True)
+def _slow_work_needs_a_marker(request, monkeypatch):
+    """In a test marked neither e2e nor browser, starting a live server or a process fails the test."""
+    if is_slow(request.node):
+        return
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            pytest.fail(f"this test {what}: mark it @pytest.mark.e2e (see tests/conftest.py)", pytrace=False)
+
+        return refused
+
+    monkeypatch.setattr(LiveServer, "start", refuse("starts a live server"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a process"))
+
+
+class SharedTemplateCache(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for the whole run, shared by every app the tests create.
+
+    Each test builds its own app, and each app's Jinja environment would compile every template it
+    renders again (about a third of a client test's time). Jinja checks each entry against the
+    template's source checksum, so an edited template is compiled afresh; environments with other
+    syntax settings get entries of their own.
+    """
+
+    def __init__(self):
+        self.compiled = {}
+
+    @staticmethod
+    def key(bucket):
+        env = bucket.environment
+        settings = (env.trim_blocks, env.lstrip_blocks, env.optimized, tuple(sorted(env.extensions)))
+        return bucket.key, settings
+
+    def load_bytecode(self, bucket):
+        if self.key(bucket) in self.compiled:
+            bucket.bytecode_from_string(self.compiled[self.key(bucket)])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[self.key(bucket)] = bucket.bytecode_to_string()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _templates_compiled_once():
+    """Give every Flask app made in this process the shared template cache."""
+    cache = SharedTemplateCache()
+    create_environment = Flask.create_jinja_environment
+
+    def with_shared_cache(app):
+        environment = create_environment(app)
+        environment.bytecode_cache = cache
+        return environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "create_jinja_environment", with_shared_cache)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ def script_env(**extra):
     return env
 
 
+@pytest.mark.e2e
 def test_production_refuses_to_start_without_secret_key():
     result = subprocess.run(
         [sys.executable, "-c", "from app import create_app; create_app()"],
@@ -113,6 +114,7 @@ def test_unknown_config_name_is_refused():
         load_config(environ={"MICROBLOG_CONFIG": "staging"})
 
 
+@pytest.mark.e2e
 def test_db_create_is_safe_to_run_again(tmp_path):
     db_file = tmp_path / "mb.db"
     env = script_env(MICROBLOG_CONFIG="development", DATABASE_URL=f"sqlite:///{db_file}", SECRET_KEY="k" * 40)
@@ -139,6 +141,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.e2e
 def test_run_py_serves_the_app_and_creates_the_database(tmp_path):
     db_file = tmp_path / "run.db"
     port = free_port()

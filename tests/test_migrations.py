@@ -124,6 +124,7 @@ def nicknames(url):
         return names
 
 
+@pytest.mark.e2e
 def test_db_create_and_flask_db_upgrade_are_safe_to_run_again(empty_database):
     flask = str(Path(sys.executable).with_name("flask"))
     first = run_tool([sys.executable, "db_create.py"], empty_database)
@@ -154,6 +155,7 @@ def test_a_database_made_before_migrations_is_adopted_without_losing_rows(empty_
     assert nicknames(empty_sqlite) == ["old-timer"]
 
 
+@pytest.mark.e2e
 def test_upgrades_started_together_on_postgresql_wait_for_each_other(empty_postgres):
     processes = [
         subprocess.Popen(
@@ -171,6 +173,7 @@ def test_upgrades_started_together_on_postgresql_wait_for_each_other(empty_postg
     assert schema_drift(empty_postgres)[0] == []
 
 
+@pytest.mark.e2e
 def test_serving_pages_never_imports_alembic():
     """Flask-Migrate (and Alembic, ~11 MB per worker) load only for migrations."""
     code = (
@@ -185,6 +188,7 @@ def test_serving_pages_never_imports_alembic():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.e2e
 def test_flask_db_commands_are_listed_and_work(empty_sqlite):
     flask = str(Path(sys.executable).with_name("flask"))
     listed = run_tool([flask, "db", "--help"], empty_sqlite)

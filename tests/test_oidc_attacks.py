@@ -15,6 +15,8 @@ from tests.support.listener import Listener, hang
 from tests.support.oidc_site import OIDCSite, provider_settings
 from tests.support.web import csrf_token, flashes, nickname_value
 
+pytestmark = pytest.mark.e2e  # live site and forging provider
+
 REJECTED = ("error", "The answer from Forge could not be verified, so you were not signed in.")
 
 

@@ -12,6 +12,8 @@ from tests.oidc.harness import start_oidc_provider
 from tests.support.oidc_site import OIDCSite, provider_settings
 from tests.support.web import flashes, nickname_value
 
+pytestmark = pytest.mark.e2e  # live site and Node.js provider
+
 ACCOUNTS = {
     "nick-only": {"preferred_username": None, "nickname": "Nicky", "name": "Nicholas Y"},
     "name-only": {"preferred_username": None, "nickname": None, "name": "Jane Q Public"},

@@ -267,6 +267,7 @@ def test_first_nickname_takes_the_first_usable_candidate(candidates, chosen):
     assert first_nickname(*candidates) == chosen
 
 
+@pytest.mark.e2e
 def test_sites_without_openid_connect_do_not_load_authlib():
     """Workers of a site with no OpenID Connect provider stay small: Authlib is never imported."""
     import subprocess

@@ -79,6 +79,7 @@ def request_lines(entries):
 # --- settings ---------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_production_refuses_to_start_without_secret_key():
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env["MICROBLOG_CONFIG"] = "production"
@@ -368,6 +369,7 @@ def flask_command(args, database_url):
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.e2e
 def test_openid_cleanup_works_as_a_cron_command(app):
     add_openid_state(app)
     result = flask_command(["openid-cleanup"], app.config["SQLALCHEMY_DATABASE_URI"])
@@ -377,6 +379,7 @@ def test_openid_cleanup_works_as_a_cron_command(app):
         assert db.session.scalar(select(func.count()).select_from(OpenIDNonce)) == 1
 
 
+@pytest.mark.e2e
 def test_openid_cleanup_fails_clearly_when_the_database_is_down():
     result = flask_command(["openid-cleanup"], UNREACHABLE_DATABASES["postgresql"])
     assert result.returncode == 1

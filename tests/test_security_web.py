@@ -4,6 +4,8 @@ import base64
 import pickle
 import time
 
+import pytest
+
 from app import create_app
 from app.database import ensure_schema
 from app.extensions import db
@@ -303,6 +305,7 @@ def test_forged_callback_cannot_make_the_server_fetch_internal_addresses(tmp_pat
         listener.close()
 
 
+@pytest.mark.e2e
 def test_a_provider_that_never_answers_gives_a_message_within_the_timeout(tmp_path):
     app = strict_app(tmp_path, OPENID_ALLOW_PRIVATE_HOSTS=True, OUTBOUND_TIMEOUT=0.5)
     listener = Listener()

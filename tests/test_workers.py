@@ -5,7 +5,6 @@ import json
 import os
 import runpy
 import subprocess
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -27,16 +26,14 @@ NOT_VERIFIED = "The provider's answer could not be verified. Please try again."
 
 
 def start_all(apps):
-    threads = [threading.Thread(target=app.start) for app in apps]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    missing = [app for app in apps if app.url is None or app.process.poll() is not None]
-    if missing:
+    """Start the apps side by side; a start that fails is raised here, in the test, not in a thread."""
+    with ThreadPoolExecutor(len(apps)) as pool:
+        starts = [pool.submit(app.start) for app in apps]
+    failed = [future.exception() for future in starts if future.exception() is not None]
+    if failed:
         for app in apps:
             app.stop()
-        raise RuntimeError("a worker did not start:\n" + "\n".join(app.output for app in missing))
+        raise RuntimeError("a worker did not start") from failed[0]
     return apps
 
 
@@ -98,6 +95,7 @@ def count(app, model):
         return db.session.scalar(select(func.count()).select_from(model))
 
 
+@pytest.mark.e2e
 def test_a_session_started_on_one_worker_is_valid_on_the_other(app, two_workers, openid_provider):
     worker_a, worker_b = two_workers
     openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
@@ -109,6 +107,7 @@ def test_a_session_started_on_one_worker_is_valid_on_the_other(app, two_workers,
     assert count(app, User) == 1
 
 
+@pytest.mark.e2e
 def test_an_openid_answer_replayed_to_another_worker_is_rejected(app, two_workers, openid_provider):
     worker_a, worker_b = two_workers
     openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
@@ -153,6 +152,7 @@ def test_an_openid_answer_replayed_to_another_worker_is_rejected(app, two_worker
     assert "Hi, alice!" in accepted.get(worker_b, "/").text
 
 
+@pytest.mark.e2e
 def test_an_association_made_by_one_worker_is_used_by_the_other(app, two_workers, openid_provider):
     worker_a, worker_b = two_workers
     for worker, name in ((worker_a, "first"), (worker_b, "second")):
@@ -191,6 +191,7 @@ def limited_workers(app, **env):
     return start_all([GunicornApp(settings), GunicornApp(settings)])
 
 
+@pytest.mark.e2e
 def test_sign_in_rate_limit_is_shared_through_redis(app, redis_url):
     prefix = f"microblog-test-{uuid.uuid4().hex}"
     workers = limited_workers(app, RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix)
@@ -204,6 +205,7 @@ def test_sign_in_rate_limit_is_shared_through_redis(app, redis_url):
     assert keys, "the counters are in Redis"
 
 
+@pytest.mark.e2e
 def test_without_shared_storage_each_worker_counts_alone(app):
     workers = limited_workers(app)  # memory:// (the default)
     try:
@@ -237,6 +239,7 @@ class PlainHttpBrowser(Browser):
         return response
 
 
+@pytest.mark.e2e
 def test_production_command_runs_several_workers_sharing_sign_in(app, openid_provider):
     server = GunicornApp(production_env(app.config["SQLALCHEMY_DATABASE_URI"]), workers=2).start()
     try:
@@ -263,6 +266,7 @@ def test_production_command_runs_several_workers_sharing_sign_in(app, openid_pro
     assert "openid." not in server.output and callback.split("?")[1] not in server.output
 
 
+@pytest.mark.e2e
 def test_production_command_refuses_to_start_without_secret_key(database_url):
     env = {**os.environ, **production_env(database_url), "WEB_CONCURRENCY": "1"}
     env.pop("SECRET_KEY")

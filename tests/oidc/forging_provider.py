@@ -55,11 +55,39 @@ def _b64json(obj: dict) -> str:
     return _b64(json.dumps(obj, separators=(",", ":")).encode())
 
 
-def _new_key(prefix: str, bits: int = 2048) -> RSAKey:
+def _generate_key(prefix: str, bits: int) -> RSAKey:
     kid = f"{prefix}-{secrets.token_hex(4)}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # joserfc's SecurityWarning for the small key
         return RSAKey.generate_key(bits, parameters={"kid": kid, "alg": "RS256", "use": "sig"}, private=True)
+
+
+class _KeyPool:
+    """RSA keys made once per test run and lent out: generating three per provider cost ~0.3 s a test.
+
+    A key is lent to one running provider at a time, so providers alive together never share a key
+    (or a kid); a stopped provider's keys go back for the next one. Every app under test is new and
+    fetches the keys afresh, so nothing can tell a reused key from a new one.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[tuple[str, int], list[RSAKey]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, prefix: str, bits: int) -> RSAKey:
+        with self._lock:
+            free = self._free.get((prefix, bits))
+            if free:
+                return free.pop()
+        return _generate_key(prefix, bits)
+
+    def give_back(self, keys: list[tuple[str, int, RSAKey]]) -> None:
+        with self._lock:
+            for prefix, bits, key in keys:
+                self._free.setdefault((prefix, bits), []).append(key)
+
+
+_KEYS = _KeyPool()
 
 
 def _json(data: dict, status: int = 200) -> Response:
@@ -80,12 +108,13 @@ class ForgingProvider:
         self.issuer = ""  # set once the server is bound
         self._mode = "good"
         self.lock = threading.Lock()
-        self.published_keys: list[RSAKey] = [_new_key("forge")]
+        self._borrowed: list[tuple[str, int, RSAKey]] = []
+        self.published_keys: list[RSAKey] = [self._new_key("forge")]
         self.signing_key: RSAKey = self.published_keys[0]
-        self.attacker_key: RSAKey = _new_key("attacker")
+        self.attacker_key: RSAKey = self._new_key("attacker")
         # joserfc refuses JWS headers over 512 bytes; a 1024-bit key keeps the
         # embedded "jwk" under that, so a verifier fails on the signature itself.
-        self.embedded_key: RSAKey = _new_key("embedded", bits=1024)
+        self.embedded_key: RSAKey = self._new_key("embedded", bits=1024)
         # advertised in metadata; Authlib takes its allowed algs from here
         self.id_token_signing_algs: list[str] | None = ["RS256"]
         self.claims: dict[str, object] = {
@@ -102,6 +131,19 @@ class ForgingProvider:
         self.token_requests: list[dict] = []
         self.jwks_requests = 0
         self.last_id_token: str | None = None
+
+    def _new_key(self, prefix: str, bits: int = 2048) -> RSAKey:
+        """A key (with its own kid) that no other running provider holds."""
+        key = _KEYS.take(prefix, bits)
+        with self.lock:
+            self._borrowed.append((prefix, bits, key))
+        return key
+
+    def release_keys(self) -> None:
+        """Hand this provider's keys back for the next one (once it has stopped serving)."""
+        with self.lock:
+            borrowed, self._borrowed = self._borrowed, []
+        _KEYS.give_back(borrowed)
 
     # -- test controls ------------------------------------------------------
 
@@ -121,7 +163,7 @@ class ForgingProvider:
 
     def rotate_key(self, retire_old: bool = False) -> RSAKey:
         """Publish a new key (with a new kid) and sign with it from now on."""
-        key = _new_key("forge")
+        key = self._new_key("forge")
         with self.lock:
             self.published_keys = ([] if retire_old else self.published_keys) + [key]
             self.signing_key = key
@@ -177,7 +219,7 @@ class ForgingProvider:
             claims.pop("at_hash")  # optional in the code flow; its hash alg follows "alg"
             return f"{_b64json({'alg': 'none', 'typ': 'JWT'})}.{_b64json(claims)}."
         elif mode == "unknown_kid":
-            stray = _new_key("unknown")
+            stray = self._new_key("unknown")
             return self._sign({"alg": "RS256", "typ": "JWT", "kid": stray.kid}, claims, stray)
         elif mode == "hs256_with_public_key":
             secret = key.as_pem(private=False)
@@ -353,3 +395,4 @@ def start_forging_provider(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        provider.release_keys()

@@ -45,6 +45,7 @@ from tests.oidc.harness import (
     start_oidc_provider,
 )
 
+pytestmark = pytest.mark.e2e  # Node.js provider and HTTP
 TIMEOUT = 10
 REDIRECT_URI = "http://127.0.0.1:5999/auth/callback"  # never requested
 POST_LOGOUT_URI = "http://127.0.0.1:5999/signed-out"

@@ -61,7 +61,7 @@ class GunicornApp:
             return False
         try:
             return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # a worker still booting on a busy machine
+        except requests.RequestException:  # refused, reset or slow (ReadTimeout) while booting: ask again
             return False
 
     @property
