@@ -16,7 +16,7 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db
-from tests.support.databases import migrated_postgres, migrated_sqlite
+from tests.support.databases import migrated_postgres, migrated_sqlite, worker_postgres
 from tests.support.openid_provider import TestOpenIDProvider
 from tests.support.redis import redis_server_url
 from tests.support.web import WebClient, live_site
@@ -103,10 +103,22 @@ def _templates_compiled_once():
 
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory):
-    """A database at the latest migration, made once per run: the PostgreSQL test database or SQLite."""
-    if TEST_DATABASE_URL:
-        return migrated_postgres(TEST_DATABASE_URL)
-    return migrated_sqlite(tmp_path_factory.mktemp("schema") / "migrated.db")
+    """A database at the latest migration, made once per run: the PostgreSQL test database or SQLite.
+
+    Under pytest-xdist (`-n 2`) each worker has its own: a SQLite file in its own temporary
+    folder, or a PostgreSQL database named after the test database and the worker.
+    """
+    if not TEST_DATABASE_URL:
+        yield migrated_sqlite(tmp_path_factory.mktemp("schema") / "migrated.db")
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        yield migrated_postgres(TEST_DATABASE_URL)
+        return
+    with worker_postgres(TEST_DATABASE_URL, worker) as url:
+        database = migrated_postgres(url)
+        yield database
+        database.engine.dispose()
 
 
 @pytest.fixture

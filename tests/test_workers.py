@@ -18,23 +18,11 @@ from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce, User
 from tests.support.web import SIGNED_IN_ONLY, csrf_token, flashes
-from tests.support.workers import ROOT, GunicornApp
+from tests.support.workers import ROOT, GunicornApp, start_all, stop_all
 
 SECRET = "shared-by-every-worker-" + "s" * 40
 PUBLIC_HOST = "microblog.test"  # the one name both workers serve behind the (simulated) load balancer
 NOT_VERIFIED = "The provider's answer could not be verified. Please try again."
-
-
-def start_all(apps):
-    """Start the apps side by side; a start that fails is raised here, in the test, not in a thread."""
-    with ThreadPoolExecutor(len(apps)) as pool:
-        starts = [pool.submit(app.start) for app in apps]
-    failed = [future.exception() for future in starts if future.exception() is not None]
-    if failed:
-        for app in apps:
-            app.stop()
-        raise RuntimeError("a worker did not start") from failed[0]
-    return apps
 
 
 @pytest.fixture
@@ -47,8 +35,7 @@ def two_workers(app):
     }
     workers = [GunicornApp(env), GunicornApp(env)]
     yield start_all(workers)
-    for worker in workers:
-        worker.stop()
+    stop_all(workers)
 
 
 class Browser:
@@ -198,8 +185,7 @@ def test_sign_in_rate_limit_is_shared_through_redis(app, redis_url):
     try:
         statuses = sign_in_attempts([*workers, *workers, *workers])
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)
     assert statuses == [200, 200, 200, 200, 429, 429]
     keys = redis.Redis.from_url(redis_url).keys(f"*{prefix}*")
     assert keys, "the counters are in Redis"
@@ -211,8 +197,7 @@ def test_without_shared_storage_each_worker_counts_alone(app):
     try:
         statuses = sign_in_attempts([*workers, *workers, *workers])
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)
     assert statuses == [200, 200, 200, 200, 200, 200]  # why production sets RATELIMIT_STORAGE_URI
 
 

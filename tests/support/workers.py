@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -72,11 +73,36 @@ class GunicornApp:
         """Wait for the process to exit on its own; return its status."""
         return self.process.wait(timeout=timeout)
 
-    def stop(self):
+    def terminate(self):
+        """Ask gunicorn to stop (gracefully: it lingers up to 2 s on kept-alive connections)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
+
+    def stop(self):
+        """Stop and wait for the exit (killed after 15 s)."""
+        self.terminate()
+        if self.process and self.process.poll() is None:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def start_all(apps):
+    """Start the apps side by side; a start that fails is raised here, in the test, not in a thread."""
+    with ThreadPoolExecutor(len(apps)) as pool:
+        starts = [pool.submit(app.start) for app in apps]
+    failed = [future.exception() for future in starts if future.exception() is not None]
+    if failed:
+        stop_all(apps)
+        raise RuntimeError("a worker did not start") from failed[0]
+    return apps
+
+
+def stop_all(apps):
+    """Stop the apps together, so their graceful shutdowns overlap instead of adding up."""
+    for app in apps:
+        app.terminate()
+    for app in apps:
+        app.stop()
