@@ -19,7 +19,7 @@ from app.extensions import db
 from tests.support.databases import migrated_postgres, migrated_sqlite, worker_postgres
 from tests.support.openid_provider import TestOpenIDProvider
 from tests.support.redis import redis_server_url
-from tests.support.web import WebClient, live_site
+from tests.support.web import LiveServer, WebClient, live_site
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 

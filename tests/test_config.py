@@ -197,6 +197,7 @@ def test_openid_connect_providers_are_never_taken_whole_from_the_environment():
     assert settings["OIDC_PROVIDERS"] == {}
 
 
+@pytest.mark.e2e
 def test_production_loads_no_development_provider_module():
     code = (
         "import sys\n"
