@@ -40,6 +40,7 @@ def test_production_refuses_to_start_without_secret_key():
     assert len(lines) == 1 and "SECRET_KEY" in lines[0], result.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("key", ["x", "k" * 31])
 def test_production_refuses_a_short_secret_key(key):
     result = subprocess.run(

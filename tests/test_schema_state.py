@@ -144,6 +144,7 @@ def gunicorn_check(url):
     return result.stdout.splitlines()
 
 
+@pytest.mark.e2e
 def test_gunicorn_start_up_warns_once_about_an_unmigrated_database(empty_url):
     [line] = gunicorn_check(empty_url)
     assert line.startswith("WARNING database schema is not migrated") and "flask db upgrade" in line
@@ -151,6 +152,7 @@ def test_gunicorn_start_up_warns_once_about_an_unmigrated_database(empty_url):
     assert gunicorn_check(empty_url) == []
 
 
+@pytest.mark.e2e
 def test_gunicorn_start_up_does_not_create_a_missing_sqlite_file(tmp_path):
     missing = tmp_path / "not-there.db"
     [line] = gunicorn_check(f"sqlite:///{missing}")
@@ -158,6 +160,7 @@ def test_gunicorn_start_up_does_not_create_a_missing_sqlite_file(tmp_path):
     assert not missing.exists()
 
 
+@pytest.mark.e2e
 def test_gunicorn_start_up_warns_when_the_database_is_unreachable():
     [line] = gunicorn_check("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
     assert line.startswith("WARNING database unreachable at start-up:") and "Traceback" not in line
