@@ -28,11 +28,13 @@ def visit_all_pages(site, page, live_server):
         "A post long enough to wrap on a phone " * 3
     )
     page.get_by_role("button", name="Post", exact=True).click()
+    expect(page.locator(".post-body").first).to_contain_text("A post long enough")  # the new page is in
     yield "home"
     page.get_by_role("navigation", name="Main").get_by_role("link", name="user-newcomer").click()
     page.wait_for_url("**/user/user-newcomer")
     yield "profile"
     page.get_by_role("link", name="Edit profile").click()
+    page.wait_for_url("**/profile/edit")
     yield "edit profile"
 
 
