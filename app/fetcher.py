@@ -6,8 +6,9 @@
 # * requests-hardened 1.3.0 works with urllib3 2.x and pins the checked IP, but it covers only `requests`
 #   (not python3-openid's fetcher), has no port policy, no body cap and no wall-clock deadline, and checks
 #   `is_private` rather than `not is_global`.
-# So: one URL/address check (check_url) and one pinned, capped HTTP exchange (_send_once), shared by the
-# python3-openid fetcher and the requests adapter below.
+# So: one URL/address check (check_url), one pinned, capped HTTP exchange (_send_once) and one redirect
+# engine (requests' own, in a session whose every hop goes through SafeRequestsAdapter). python3-openid's
+# fetcher is built on that same session, so Authlib and python3-openid share every check.
 
 import contextvars
 import functools
@@ -18,7 +19,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 import certifi
 import idna
@@ -361,7 +362,7 @@ def _transport_error(exc: Exception, target: Target, deadline: _Deadline) -> Fet
     return FetchFailed(f"Could not fetch {target.url}: {exc}")
 
 
-# --- Whole fetch with manual redirects (used by the OpenID adapter) --------------------------------
+# --- Whole fetch through the safe session (used by the OpenID adapter) -----------------------------
 
 
 @dataclass(frozen=True)
@@ -374,48 +375,19 @@ class FetchResult:
     body: bytes
 
 
-def fetch(url, policy, *, method="GET", body=None, headers=None) -> FetchResult:
-    """Fetch url under policy, following and re-checking up to max_redirects redirects."""
-    deadline = _Deadline(policy.timeout)
-    try:
-        return _follow(url, policy, deadline, method, body, dict(headers or {}))
-    finally:
-        deadline.cancel()
-
-
-def _follow(url, policy, deadline, method, body, headers):
-    for _hop in range(policy.max_redirects + 1):
-        deadline.remaining()
-        target = check_url(url, policy)
-        response, content = _send_once(
-            target, method, body, headers, deadline, policy.max_bytes, policy.ca_certs
-        )
-        location = response.headers.get("Location") if response.status in REDIRECT_STATUSES else None
-        if not location:
-            headers_out = {name.lower(): value for name, value in response.headers.items()}
-            return FetchResult(target.url, response.status, headers_out, content)
-        url = urljoin(target.url, location)
-        method, body, headers = _redirected(response.status, method, body, headers, target.url, url)
-    raise RedirectLimitExceeded(f"Too many redirects (more than {policy.max_redirects})")
-
-
-def _redirected(status, method, body, headers, old_url, new_url):
-    """Method, body and headers for the next hop, with the same rules as browsers and requests."""
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        method, body = "GET", None
-        headers = _without(headers, {"content-type", "content-length", "transfer-encoding"})
-    if _origin(old_url) != _origin(new_url):
-        headers = _without(headers, {"authorization", "cookie"})
-    return method, body, headers
-
-
-def _without(headers, names):
-    return {name: value for name, value in headers.items() if name.lower() not in names}
-
-
-def _origin(url):
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
+def fetch(url: str, policy: FetchPolicy, *, method: str = "GET", body=None, headers=None) -> FetchResult:
+    """Fetch url under policy through a safe session: the one redirect engine, every hop re-checked."""
+    with make_safe_session(policy) as session:
+        try:
+            response = session.request(method, url, data=body, headers=headers or {})
+        except FetchRefused:
+            raise
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise URLRefused(f"Malformed URL: {exc}") from exc
+        except requests.RequestException as exc:
+            raise FetchFailed(f"Could not fetch {urldefrag(url)[0]}: {exc}") from exc
+    headers_out = {name.lower(): value for name, value in response.headers.items()}
+    return FetchResult(urldefrag(response.url)[0], response.status_code, headers_out, response.content)
 
 
 # --- Adapter 1: python3-openid --------------------------------------------------------------------

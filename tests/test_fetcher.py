@@ -752,3 +752,23 @@ def test_a_refused_connection_is_reported_as_refused_not_as_a_timeout():
     assert not isinstance(raised.value, FetchTimeout)
     assert "took too long" not in str(raised.value)
     assert "Connection refused" in str(raised.value)
+
+
+def test_openid_fetcher_follows_redirects_with_the_safe_session(listener, monkeypatch):
+    hops = []
+    real_send = fetcher.SafeRequestsAdapter.send
+
+    def counting_send(self, request, *args, **kwargs):
+        hops.append(request.url)
+        return real_send(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(fetcher.SafeRequestsAdapter, "send", counting_send)
+    response = SafeOpenIDFetcher(PRIVATE_OK).fetch(redirect_chain(listener, 2))
+    assert (response.status, response.body) == (200, "done")
+    assert hops == [listener.url("/hop2"), listener.url("/hop1"), listener.url("/final")]
+
+
+@pytest.mark.parametrize("url", ["http://", "https://127.0.0.1:99999/", "http://[::1/"])
+def test_openid_fetcher_refuses_malformed_urls(url):
+    with pytest.raises(URLRefused):
+        SafeOpenIDFetcher(PRIVATE_OK).fetch(url)
