@@ -155,4 +155,8 @@ class TestOpenIDProvider:
         if tamper:
             tamper(openid_response)
         web = Encoder().encode(openid_response)
-        return Response(web.body, status=web.code, headers=web.headers, mimetype="text/html")
+        status = web.code
+        fields = getattr(openid_response, "fields", None)
+        if fields is not None and fields.getArg(OPENID_NS, "error_code"):
+            status = 400  # a direct error message (python3-openid's server sends its unsupported-type as 200)
+        return Response(web.body, status=status, headers=web.headers, mimetype="text/html")

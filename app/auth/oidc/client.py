@@ -75,10 +75,14 @@ def checked_metadata(document, provider):
         raise ProviderError("its discovery document is not a JSON object")
     if not provider.accepts_metadata_issuer(document.get("issuer")):
         raise ProviderError(f"its discovery document names another issuer ({document.get('issuer')!r})")
+    schemes = endpoint_schemes(provider.issuer)
     for key in REQUIRED_ENDPOINTS:
         value = document.get(key)
-        if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        if not isinstance(value, str) or not value.startswith(schemes):
             raise ProviderError(f"its discovery document has no usable {key}")
+    userinfo = document.get("userinfo_endpoint")
+    if userinfo is not None and (not isinstance(userinfo, str) or not userinfo.startswith(schemes)):
+        raise ProviderError("its discovery document has no usable userinfo_endpoint")
     metadata = {k: v for k, v in document.items() if k != "jwks"}  # keys come only from jwks_uri
     advertised = document.get("id_token_signing_alg_values_supported")
     advertised = advertised if isinstance(advertised, list) else []
@@ -86,6 +90,13 @@ def checked_metadata(document, provider):
         a for a in advertised if a in ALLOWED_ID_TOKEN_ALGS
     ] or [DEFAULT_ID_TOKEN_ALG]
     return metadata
+
+
+def endpoint_schemes(issuer: str) -> tuple[str, ...]:
+    """Endpoint URL prefixes allowed: https only for an https issuer, and always unless private hosts are."""
+    if issuer.startswith("https://") or not current_app.config.get("OPENID_ALLOW_PRIVATE_HOSTS"):
+        return ("https://",)
+    return ("https://", "http://")
 
 
 def auth_method(metadata):

@@ -152,6 +152,9 @@ class MicroblogOpenID(OpenID):
     def _consumer(self):
         consumer = openid_consumer.Consumer(JsonConsumerSession(), self.store_factory())
         consumer.consumer.negotiator = SHA256_FIRST
+        from app.auth.openid2.hardening import harden  # late: app.auth imports extensions
+
+        harden(consumer)
         return consumer
 
     def begin(self, identifier):

@@ -1,0 +1,67 @@
+"""python3-openid's consumer, tightened: linear-time discovery with no XRI, no plaintext keys over http."""
+
+from urllib.parse import urlsplit
+
+from openid.association import SessionNegotiator
+from openid.consumer.consumer import Consumer, GenericConsumer, ProtocolError
+from openid.consumer.discover import OpenIDServiceEndpoint
+from openid.message import Message
+
+from app.auth.openid2.discovery import discover
+
+PLAINTEXT = "no-encryption"
+
+
+def over_plain_http(url: str | None) -> bool:
+    """True when url is not https (so anyone on the path can read what is sent)."""
+    return urlsplit(url or "").scheme.lower() != "https"
+
+
+def without_plaintext(negotiator: SessionNegotiator) -> SessionNegotiator:
+    """The same preferences minus the no-encryption sessions (the MAC key would travel in clear)."""
+    return SessionNegotiator(
+        [(assoc, session) for assoc, session in negotiator.allowed_types if session != PLAINTEXT]
+    )
+
+
+class HardenedGenericConsumer(GenericConsumer):
+    """GenericConsumer that discovers with app.auth.openid2.discovery and needs Diffie-Hellman over http."""
+
+    _discover = staticmethod(discover)
+    _diffie_hellman_required = False
+
+    def _negotiateAssociation(self, endpoint: OpenIDServiceEndpoint):  # noqa: N802 - python3-openid's name
+        """Over plain http, offer and accept only Diffie-Hellman sessions; else stay stateless."""
+        if not over_plain_http(endpoint.server_url):
+            return super()._negotiateAssociation(endpoint)
+        saved = self.negotiator
+        self.negotiator = without_plaintext(saved)
+        if not self.negotiator.allowed_types:
+            self.negotiator = saved
+            return None
+        self._diffie_hellman_required = True
+        try:
+            return super()._negotiateAssociation(endpoint)
+        finally:
+            self.negotiator = saved
+            self._diffie_hellman_required = False
+
+    def _extractAssociation(self, assoc_response: Message, assoc_session):  # noqa: N802
+        """Refuse an answer that hands over the key in clear (OpenID 1 lets a provider do so)."""
+        if self._diffie_hellman_required and self._answered_session_type(assoc_response) == PLAINTEXT:
+            raise ProtocolError("The provider offered an unencrypted association over plain http")
+        return super()._extractAssociation(assoc_response, assoc_session)
+
+    def _answered_session_type(self, assoc_response: Message) -> str | None:
+        if assoc_response.isOpenID1():
+            return self._getOpenID1SessionType(assoc_response)
+        return assoc_response.getArg(assoc_response.getOpenIDNamespace(), "session_type")
+
+
+def harden(consumer: Consumer) -> Consumer:
+    """Give a python3-openid Consumer our discovery (start and callback) and association rules."""
+    hardened = HardenedGenericConsumer(consumer.consumer.store)
+    hardened.negotiator = consumer.consumer.negotiator
+    consumer.consumer = hardened
+    consumer._discover = discover
+    return consumer

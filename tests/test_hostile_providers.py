@@ -1,0 +1,145 @@
+"""A hostile provider against the running site: crafted discovery pages, XRI claims, tarpits."""
+
+import time
+
+import pytest
+from openid.association import SessionNegotiator
+from openid.consumer.consumer import DiffieHellmanSHA1ConsumerSession, ProtocolError
+from openid.consumer.discover import OpenIDServiceEndpoint
+from openid.message import Message
+from openid.yadis import xrires
+from sqlalchemy import func, select
+
+from app.auth.openid2.hardening import HardenedGenericConsumer
+from app.extensions import db
+from app.models import OpenIDAssociation, User
+from tests.support.listener import Listener, ok
+from tests.support.web import flashes
+from tests.test_discovery import crafted_page
+
+pytestmark = pytest.mark.e2e
+
+NO_PROVIDER = "We could not find an OpenID provider at that address. Check it and try again."
+VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
+
+
+@pytest.fixture
+def hostile():
+    """A hostile site on loopback serving whatever the test routes."""
+    server = Listener()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def xri_lookups(monkeypatch):
+    asked = []
+    monkeypatch.setattr(xrires.ProxyResolver, "query", lambda self, *args: asked.append(args) or (None, []))
+    return asked
+
+
+def user_count(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(User.id)))
+
+
+def forged_answer(live_server, token, claimed_id, op_endpoint):
+    return {
+        "rt": token,
+        "openid.ns": "http://specs.openid.net/auth/2.0",
+        "openid.mode": "id_res",
+        "openid.claimed_id": claimed_id,
+        "openid.identity": claimed_id,
+        "openid.op_endpoint": op_endpoint,
+        "openid.return_to": live_server.url + "/login/openid/complete?rt=" + token,
+        "openid.response_nonce": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "x",
+        "openid.assoc_handle": "forged",
+        "openid.signed": "op_endpoint,claimed_id,identity,return_to,response_nonce,assoc_handle",
+        "openid.sig": "Zm9yZ2Vk",
+    }
+
+
+def callback_token(app, browser, openid_provider):
+    """Start a genuine sign-in and return (its return_to token, the cookies holding it)."""
+    cookies = browser.capture_callback(openid_provider.identity("victim"))[1]
+    state = app.session_interface.get_signing_serializer(app).loads(cookies["session"])
+    return state["openid_rt"]["token"], cookies
+
+
+def test_crafted_page_at_sign_in_start_gets_the_normal_answer(browser, live_server, hostile):
+    hostile.route("/me", ok(crafted_page("<!--").encode(), content_type="text/html"))
+    page = browser.start_sign_in(hostile.url("/me"), timeout=30)
+    assert page.url.startswith(live_server.url + "/login")
+    assert ("error", NO_PROVIDER) in flashes(page.text)
+    assert browser.get("/healthz", timeout=5).status_code == 200
+
+
+def test_crafted_page_named_by_a_forged_callback_is_parsed_quickly(
+    app, browser, live_server, openid_provider, hostile
+):
+    hostile.route("/me", ok(crafted_page("<![CDATA[").encode(), content_type="text/html"))
+    token, cookies = callback_token(app, browser, openid_provider)
+    forged = forged_answer(live_server, token, hostile.url("/me"), openid_provider.base_url + "/endpoint")
+    page = browser.with_cookies(cookies).get("/login/openid/complete", params=forged, timeout=30)
+    assert ("error", VERIFY_FAILED) in flashes(page.text)
+    assert [r.path for r in hostile.requests] == ["/me"]  # re-discovered, then refused
+    assert user_count(app) == 0
+
+
+@pytest.mark.parametrize("claimed_id", ["=victim", "@corp*victim", "xri://=victim"])
+def test_forged_callback_with_an_xri_claim_is_refused_without_a_lookup(
+    app, browser, live_server, openid_provider, xri_lookups, claimed_id
+):
+    token, cookies = callback_token(app, browser, openid_provider)
+    forged = forged_answer(live_server, token, claimed_id, openid_provider.base_url + "/endpoint")
+    page = browser.with_cookies(cookies).get("/login/openid/complete", params=forged)
+    assert page.url.startswith(live_server.url + "/login")
+    assert ("error", VERIFY_FAILED) in flashes(page.text)
+    assert xri_lookups == []
+    assert user_count(app) == 0
+
+
+# --- Association downgrade over plain http --------------------------------------------------------
+
+
+def associate_requests(openid_provider):
+    return [args for args in openid_provider.requests if args.get("openid.mode") == "associate"]
+
+
+def test_provider_refusing_diffie_hellman_over_http_gets_no_plaintext_association(
+    app, browser, openid_provider
+):
+    """The provider only offers HMAC-SHA1 with no encryption; over http the site goes stateless instead."""
+    openid_provider.openid_server.negotiator = SessionNegotiator([("HMAC-SHA1", "no-encryption")])
+    openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
+    page = browser.start_sign_in(openid_provider.identity("alice"))
+    assert "Hi, alice!" in page.text  # still signed in, through check_authentication
+    sessions = [args.get("openid.session_type") for args in associate_requests(openid_provider)]
+    assert sessions and "no-encryption" not in sessions
+    with app.app_context():
+        assert db.session.scalar(select(func.count(OpenIDAssociation.handle))) == 0
+    assert any(args.get("openid.mode") == "check_authentication" for args in openid_provider.requests)
+
+
+def test_openid1_plaintext_answer_to_a_diffie_hellman_request_is_refused_over_http():
+    consumer = HardenedGenericConsumer(store=None)
+    consumer._diffie_hellman_required = True
+    answer = Message.fromOpenIDArgs(
+        {"assoc_type": "HMAC-SHA1", "assoc_handle": "h", "expires_in": "600", "mac_key": "c2VjcmV0"}
+    )
+    assert answer.isOpenID1()
+    with pytest.raises(ProtocolError, match="unencrypted"):
+        consumer._extractAssociation(answer, DiffieHellmanSHA1ConsumerSession())
+
+
+def test_plaintext_association_is_fine_over_https():
+    consumer = HardenedGenericConsumer(store=None)
+    consumer.negotiator = SessionNegotiator([("HMAC-SHA1", "no-encryption")])
+    endpoint = OpenIDServiceEndpoint()
+    endpoint.server_url = "https://op.example/"
+    asked = []
+    consumer._requestAssociation = lambda endpoint, assoc, session: asked.append(session)
+    consumer._negotiateAssociation(endpoint)
+    endpoint.server_url = "http://op.example/"
+    consumer._negotiateAssociation(endpoint)
+    assert asked == ["no-encryption"]
