@@ -85,7 +85,8 @@ class Config:
     LOCAL_PROVIDERS_URL = "http://localhost"  # where run.py (or the tests) serve the local providers
     DEV_OIDC_KEY_FILE = None  # signing key of the local OpenID Connect provider; None: in memory
     OPENID_ALLOW_PRIVATE_HOSTS = False
-    OUTBOUND_TIMEOUT = 5.0
+    OUTBOUND_TIMEOUT = 5.0  # seconds for ALL outbound requests of one sign-in step (start or callback)
+    SIGN_IN_STEPS_PER_CLIENT = 3  # sign-in steps one client address may have waiting on providers at once
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     SESSION_COOKIE_HTTPONLY = True
@@ -97,6 +98,7 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"  # redis://host:6379/0 to share counters between workers
     RATELIMIT_KEY_PREFIX = "microblog"  # keeps counters apart when several sites share one Redis
     LOGIN_RATE_LIMIT = "20 per minute"
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis unreachable: count per process, warn, retry Redis
     # Reverse proxies in front of the app, per header; 0 = trust none (ProxyFix is not applied).
     PROXY_FIX_X_FOR = 0
     PROXY_FIX_X_PROTO = 0

@@ -10,6 +10,7 @@
 # engine (requests' own, in a session whose every hop goes through SafeRequestsAdapter). python3-openid's
 # fetcher is built on that same session, so Authlib and python3-openid share every check.
 
+import contextlib
 import contextvars
 import functools
 import http.client
@@ -18,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urlsplit
 
@@ -51,6 +53,8 @@ _BLOCKED_NETWORKS = tuple(
 )
 
 _CHAIN_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("chain_deadline", default=None)
+# One budget shared by every outbound request of a step (a sign-in start or callback), see outbound_budget.
+_STEP_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("step_deadline", default=None)
 
 
 class FetchRefused(Exception):  # noqa: N818 - the name callers were promised
@@ -492,9 +496,9 @@ class SafeRequestsAdapter(HTTPAdapter):
 
     def _budget(self, timeout):
         budget = self.policy.timeout
-        chain_deadline = _CHAIN_DEADLINE.get()
-        if chain_deadline is not None:
-            budget = min(budget, chain_deadline - time.monotonic())
+        for deadline in (_CHAIN_DEADLINE.get(), _STEP_DEADLINE.get()):
+            if deadline is not None:
+                budget = min(budget, deadline - time.monotonic())
         if isinstance(timeout, int | float) and not isinstance(timeout, bool):
             budget = min(budget, timeout)
         return budget
@@ -512,7 +516,7 @@ class _SafeSessionMixin:
     def send(self, request, **kwargs):
         if _CHAIN_DEADLINE.get() is not None:  # a redirect hop inside an outer send()
             return super().send(request, **kwargs)
-        token = _CHAIN_DEADLINE.set(time.monotonic() + self.fetch_policy.timeout)
+        token = _CHAIN_DEADLINE.set(_chain_deadline(self.fetch_policy.timeout))
         try:
             return super().send(request, **kwargs)
         except requests.TooManyRedirects as exc:
@@ -521,6 +525,27 @@ class _SafeSessionMixin:
             ) from exc
         finally:
             _CHAIN_DEADLINE.reset(token)
+
+
+def _chain_deadline(timeout: float) -> float:
+    """When a request's redirect chain must end: its own timeout, capped by the step's budget."""
+    deadline = time.monotonic() + timeout
+    step_deadline = _STEP_DEADLINE.get()
+    if step_deadline is not None:
+        if step_deadline <= time.monotonic():
+            raise FetchTimeout("The sign-in step ran out of time waiting for the remote server")
+        deadline = min(deadline, step_deadline)
+    return deadline
+
+
+@contextlib.contextmanager
+def outbound_budget(seconds: float) -> Iterator[None]:
+    """Give all outbound requests made inside the block one shared deadline, `seconds` from now."""
+    token = _STEP_DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _STEP_DEADLINE.reset(token)
 
 
 def mount_safe_adapter(session: requests.Session, policy: FetchPolicy) -> requests.Session:

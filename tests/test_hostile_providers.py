@@ -1,8 +1,10 @@
 """A hostile provider against the running site: crafted discovery pages, XRI claims, tarpits."""
 
+import threading
 import time
 
 import pytest
+import requests
 from openid.association import SessionNegotiator
 from openid.consumer.consumer import DiffieHellmanSHA1ConsumerSession, ProtocolError
 from openid.consumer.discover import OpenIDServiceEndpoint
@@ -14,7 +16,7 @@ from app.auth.openid2.hardening import HardenedGenericConsumer
 from app.extensions import db
 from app.models import OpenIDAssociation, User
 from tests.support.listener import Listener, ok
-from tests.support.web import flashes
+from tests.support.web import WebClient, flashes
 from tests.test_discovery import crafted_page
 
 pytestmark = pytest.mark.e2e
@@ -143,3 +145,73 @@ def test_plaintext_association_is_fine_over_https():
     endpoint.server_url = "http://op.example/"
     consumer._negotiateAssociation(endpoint)
     assert asked == ["no-encryption"]
+
+
+# --- Tarpits: one budget per sign-in step, a few steps per client at once -------------------------
+
+
+def slow(seconds, handler):
+    def tarpit(conn, request, listener):
+        listener.stopping.wait(seconds)
+        handler(conn, request, listener)
+
+    return tarpit
+
+
+EMPTY_XRDS = (
+    b'<?xml version="1.0" encoding="UTF-8"?><xrds:XRDS xmlns:xrds="xri://$xrds" '
+    b'xmlns="xri://$xrd*($v*2.0)"><XRD></XRD></xrds:XRDS>'
+)
+
+
+def test_all_fetches_of_one_sign_in_step_share_one_budget(app, browser, live_server, hostile):
+    """Each answer comes just inside the per-fetch timeout; the step's budget still ends the chain."""
+    app.config["OUTBOUND_TIMEOUT"] = 2.0
+    page = f'<html><head><meta http-equiv="X-XRDS-Location" content="{hostile.url("/xrds")}"></head></html>'
+    hostile.route("/me", slow(1.2, ok(page.encode(), content_type="text/html")))
+    hostile.route("/xrds", slow(1.2, ok(EMPTY_XRDS, content_type="application/xrds+xml")))
+    answer = browser.start_sign_in(hostile.url("/me"), timeout=30)
+    assert ("error", NO_PROVIDER) in flashes(answer.text)
+    # /me (1.2 s), then /xrds is cut at 2 s: python3-openid's HTML fallback never fetches /me again.
+    assert [r.path for r in hostile.requests] == ["/me", "/xrds"]
+
+
+def waiting_tarpit(entered, count):
+    """Hold each request until the listener stops (at most 10 s); set `entered` once `count` are held."""
+
+    def tarpit(conn, request, listener):
+        if len(listener.requests) >= count:
+            entered.set()
+        listener.stopping.wait(10)
+
+    return tarpit
+
+
+def test_a_client_gets_a_busy_page_beyond_its_waiting_sign_in_steps(app, live_server, hostile):
+    app.config.update(OUTBOUND_TIMEOUT=10.0, SIGN_IN_STEPS_PER_CLIENT=2)
+    entered = threading.Event()
+    hostile.route("/me", waiting_tarpit(entered, 2))
+    browsers = [WebClient(live_server.url) for _ in range(3)]
+    held = [
+        threading.Thread(target=start_quietly, args=(b, hostile.url("/me")), daemon=True)
+        for b in browsers[:2]
+    ]
+    for thread in held:
+        thread.start()
+    assert entered.wait(10), "the first two sign-ins reached the tarpit"
+    page = browsers[2].start_sign_in(hostile.url("/me"), timeout=5)
+    assert page.status_code == 429
+    assert "Busy, try again" in page.text
+    assert len(hostile.requests) == 2  # the third never reached the provider
+    assert browsers[2].get("/healthz", timeout=5).status_code == 200
+    hostile.close()  # release the tarpit
+    for thread in held:
+        thread.join(15)
+    assert "Busy, try again" not in browsers[2].start_sign_in("http://127.0.0.1:9/", timeout=15).text
+
+
+def start_quietly(browser, identifier):
+    try:
+        browser.start_sign_in(identifier, timeout=30)
+    except requests.RequestException:
+        pass

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 from app.auth import bp
 from app.auth.flow import SignInFailed, back_to_login, finish_sign_in, remember_intent
 from app.auth.forms import LoginForm
+from app.auth.outbound import sign_in_step
 from app.auth.views import login_rate_limit
 from app.extensions import limiter
 from app.providers import oidc_provider
@@ -16,6 +17,7 @@ UNKNOWN_PROVIDER = "That sign-in provider is not offered here."
 
 @bp.post("/login/oidc/<provider>")
 @limiter.limit(login_rate_limit)
+@sign_in_step
 def oidc_start(provider: str) -> Response:
     """Remember where to go and remember-me, then send the visitor to the provider."""
     if current_user.is_authenticated:
@@ -35,6 +37,7 @@ def oidc_start(provider: str) -> Response:
 
 @bp.get("/login/oidc/<provider>/callback")
 @limiter.limit(login_rate_limit)  # each answer may make the server call the provider
+@sign_in_step
 def oidc_callback(provider: str) -> Response:
     """Check the provider's answer, then sign in the user behind (issuer, subject)."""
     found = oidc_provider(provider)

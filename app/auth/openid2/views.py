@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from app.auth import bp
 from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_sign_in, remember_intent
 from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
+from app.auth.outbound import sign_in_step
 from app.auth.views import Page, login_rate_limit, render_login
 from app.extensions import csrf, limiter, oid
 from app.providers import OPENID2_ISSUER, Provider, openid2_provider, openid2_providers
@@ -52,6 +53,7 @@ def unreachable_message(provider: Provider | None) -> str:
 
 @bp.post("/login")
 @limiter.limit(login_rate_limit)
+@sign_in_step
 def start_login() -> Page:
     """Check the identifier, remember where to go, and send the visitor to the provider."""
     if current_user.is_authenticated:
@@ -77,6 +79,7 @@ def start_login() -> Page:
 @bp.route("/login/openid/complete", methods=["GET", "POST"])
 @csrf.exempt  # the provider's answer is protected by its OpenID signature, not a CSRF token
 @limiter.limit(login_rate_limit)  # each answer may make the server fetch from the provider
+@sign_in_step
 def openid_complete() -> Response:
     """Verify the provider's answer, then sign in the user behind that identity."""
     try:
