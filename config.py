@@ -61,6 +61,28 @@ def database_settings(settings, default_url):
     """Set SQLALCHEMY_DATABASE_URI from itself, DATABASE_URL or a default, with the psycopg 3 driver."""
     url = settings.get("SQLALCHEMY_DATABASE_URI") or settings.get("DATABASE_URL") or default_url
     settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **postgres_engine_options(settings),
+            **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        }
+
+
+def postgres_engine_options(settings):
+    """Connect timeout, server-side statement timeout and TCP keepalives, so a silent server fails fast."""
+    statement_ms = int(float(settings["DATABASE_STATEMENT_TIMEOUT"]) * 1000)
+    return {
+        "pool_timeout": float(settings["DATABASE_CONNECT_TIMEOUT"]),  # waiting for a free pooled connection
+        "connect_args": {
+            "connect_timeout": max(2, int(settings["DATABASE_CONNECT_TIMEOUT"])),
+            "options": f"-c statement_timeout={statement_ms}",
+            "keepalives": 1,
+            "keepalives_idle": int(settings["DATABASE_KEEPALIVES_IDLE"]),
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": int(float(settings["DATABASE_STATEMENT_TIMEOUT"]) * 1000) + 2000,
+        },
+    }
 
 
 def default_openid_providers(settings):
@@ -85,6 +107,11 @@ class Config:
     LOCAL_PROVIDERS_URL = "http://localhost"  # where run.py (or the tests) serve the local providers
     DEV_OIDC_KEY_FILE = None  # signing key of the local OpenID Connect provider; None: in memory
     OPENID_ALLOW_PRIVATE_HOSTS = False
+    # PostgreSQL that stops answering: seconds to connect, to run one statement (also enforced on the
+    # client, which closes a connection whose answer is that late), idle seconds before TCP keepalives.
+    DATABASE_CONNECT_TIMEOUT = 3
+    DATABASE_STATEMENT_TIMEOUT = 5.0
+    DATABASE_KEEPALIVES_IDLE = 30
     OUTBOUND_TIMEOUT = 5.0  # seconds for ALL outbound requests of one sign-in step (start or callback)
     SIGN_IN_STEPS_PER_CLIENT = 3  # sign-in steps one client address may have waiting on providers at once
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
@@ -99,6 +126,7 @@ class Config:
     RATELIMIT_KEY_PREFIX = "microblog"  # keeps counters apart when several sites share one Redis
     LOGIN_RATE_LIMIT = "20 per minute"
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis unreachable: count per process, warn, retry Redis
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}  # a silent Redis
     # Reverse proxies in front of the app, per header; 0 = trust none (ProxyFix is not applied).
     PROXY_FIX_X_FOR = 0
     PROXY_FIX_X_PROTO = 0
@@ -170,7 +198,10 @@ class ProductionConfig(Config):
         if not settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             # A database restart or failover must not break the first request on each old connection.
             engine_options["pool_pre_ping"] = True
-        settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **engine_options,
+            **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        }
         if not settings.get("SECRET_KEY"):
             raise ConfigError(
                 "SECRET_KEY is not set: production refuses to start without it "

@@ -80,6 +80,11 @@ def register_extensions(app):
     from app.fetcher import install_openid_fetcher
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        from app.ops.dbguard import guard_statements
+
+        with app.app_context():
+            guard_statements(db.engine, float(app.config["DATABASE_STATEMENT_TIMEOUT"]))
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     app.extensions[OPENID2_EXTENSION] = MicroblogOpenID(app, store_factory=DatabaseOpenIDStore)

@@ -101,7 +101,17 @@ def test_production_refuses_to_start_without_secret_key():
 def test_database_url_selects_psycopg_3(url):
     settings = load_config("production", environ={"SECRET_KEY": SECRET, "DATABASE_URL": url})
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/site"
-    assert settings["SQLALCHEMY_ENGINE_OPTIONS"] == {"hide_parameters": True, "pool_pre_ping": True}
+    options = settings["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["hide_parameters"], options["pool_pre_ping"], options["pool_timeout"]) == (True, True, 3)
+    assert options["connect_args"] == {
+        "connect_timeout": 3,
+        "options": "-c statement_timeout=5000",
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 7000,
+    }
 
 
 def test_sqlite_stays_the_embedded_default():

@@ -5,6 +5,7 @@ import logging
 from flask import g, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.extensions import db, login_manager
 from app.ops.schema import looks_like_missing_schema, schema_state
@@ -24,7 +25,7 @@ UPDATING_MESSAGE = (
 
 def is_outage(error):
     """Whether a database error means the database is unreachable or unusable right now."""
-    return isinstance(error, OperationalError) or (
+    return isinstance(error, OperationalError | PoolTimeout) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
 
@@ -83,3 +84,4 @@ def register_outage_handler(app):
     app.register_error_handler(DataError, unstorable_input)
     app.register_error_handler(OperationalError, database_unavailable)
     app.register_error_handler(DBAPIError, database_unavailable)
+    app.register_error_handler(PoolTimeout, database_unavailable)
