@@ -125,6 +125,8 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"  # redis://host:6379/0 to share counters between workers
     RATELIMIT_KEY_PREFIX = "microblog"  # keeps counters apart when several sites share one Redis
     LOGIN_RATE_LIMIT = "20 per minute"
+    POST_RATE_LIMIT = "10 per minute"  # posts one signed-in user may publish (counted per user)
+    TRUSTED_HOSTS = None  # Host names this site answers to, e.g. microblog.example,www.microblog.example
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis unreachable: count per process, warn, retry Redis
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}  # a silent Redis
     # Reverse proxies in front of the app, per header; 0 = trust none (ProxyFix is not applied).
@@ -171,6 +173,7 @@ class TestingConfig(Config):
     DEV_OPENID_PROVIDER = True
     OPENID_ALLOW_PRIVATE_HOSTS = True
     LOGIN_RATE_LIMIT = "1000 per minute"
+    POST_RATE_LIMIT = "1000 per minute"
 
     @classmethod
     def finalise(cls, settings):
@@ -228,7 +231,11 @@ CONFIGS = {
 
 
 # Settings whose default is None, with the parser of their value.
-PARSED_WHEN_SET = {"WTF_CSRF_TIME_LIMIT": int, "OPENID_PROVIDERS": json.loads}
+PARSED_WHEN_SET = {
+    "WTF_CSRF_TIME_LIMIT": int,
+    "OPENID_PROVIDERS": json.loads,
+    "TRUSTED_HOSTS": lambda raw: [item.strip() for item in raw.split(",") if item.strip()] or None,
+}
 # Built by load_config from OIDC_<NAME>_* (with their checks), never taken whole from the environment.
 NOT_FROM_ENVIRONMENT = {"OIDC_PROVIDERS"}
 

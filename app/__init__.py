@@ -6,6 +6,7 @@ import sys
 from flask import Flask, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user, user_loaded_from_cookie
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import SecurityError
 
 from app.static_files import register_static_fingerprints
 from config import BASE_DIR, ConfigError, load_config
@@ -179,6 +180,12 @@ def register_errorhandlers(app):
     for code in messages:
         app.register_error_handler(code, render_error)
 
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error):
+        # Not the templated page: building its links needs the very Host that was refused.
+        body = "Bad request: this site does not answer to that host name."
+        return body, 400, {"Content-Type": "text/plain; charset=utf-8"}
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         message = (
@@ -201,6 +208,9 @@ def register_security_headers(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        user = g.get("user")
+        if user is not None and user.is_authenticated:  # a shared cache must never keep a signed-in page
+            response.headers.setdefault("Cache-Control", "private, no-store")
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response

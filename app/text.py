@@ -1,14 +1,15 @@
 """Small checks on text that people and providers send."""
 
 import re
+import unicodedata
 
 EMAIL_MAX = 254
 _EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
 
 
 def has_control_characters(text: str, allow: str = "") -> bool:
-    """Whether text holds a C0 control character or DEL, other than those in `allow`."""
-    return any((ord(ch) < 0x20 and ch not in allow) or ord(ch) == 0x7F for ch in text)
+    """Whether text holds a control character (C0, DEL or C1), other than those in `allow`."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allow for ch in text)
 
 
 def clean_email(raw: object) -> str | None:

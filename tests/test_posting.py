@@ -23,7 +23,7 @@ def post(client, body):
 
 
 def shown_bodies(html):
-    return [unescape(b) for b in re.findall(r'<p class="post-body">(.*?)</p>', html, re.S)]
+    return [unescape(b) for b in re.findall(r'<p class="post-body"[^>]*>(.*?)</p>', html, re.S)]
 
 
 def textarea_text(html):

@@ -29,7 +29,7 @@ def nicknames(app):
 
 
 def chips(html):
-    return [unescape(c) for c in re.findall(r'<li class="chip">(.*?)</li>', html)]
+    return [unescape(c) for c in re.findall(r'<li class="chip"><bdi>(.*?)</bdi></li>', html)]
 
 
 STEAM_ID = "https://steamcommunity.com/openid/id/76561197960287930"
@@ -39,7 +39,7 @@ def test_anonymous_visitor_reads_a_profile(app, client):
     make_user(app, "gabe", [("openid2", STEAM_ID)], email="gabe@example.test", posts=["first!", "second"])
     page = client.get("/user/gabe")
     assert page.status_code == 200
-    assert '<h1 id="profile-title">gabe</h1>' in page.text
+    assert '<h1 id="profile-title"><bdi>gabe</bdi></h1>' in page.text
     assert "Joined" in page.text and "March 2025" in page.text
     assert 'datetime="2025-03-14T00:00:00+00:00"' in page.text
     assert chips(page.text) == ["Steam"]

@@ -1,10 +1,11 @@
 """Front page: everyone's latest posts; signed-in visitors also get the form to write one."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from app.extensions import limiter
 from app.main import bp
 from app.main.forms import PostForm
 from app.main.posts import latest_posts, publish_post
@@ -26,9 +27,22 @@ def index() -> str:
     return render_index(PostForm() if current_user.is_authenticated else None)
 
 
+def post_rate_limit() -> str:
+    """The configured limit on posts per signed-in user."""
+    return current_app.config["POST_RATE_LIMIT"]
+
+
+def poster_key() -> str:
+    """Count posts per user (per address for anyone not signed in, who cannot post anyway)."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"addr:{request.remote_addr}"
+
+
 @bp.post("/index")
 @bp.post("/")
 @login_required
+@limiter.limit(post_rate_limit, key_func=poster_key)
 def publish() -> ResponseReturnValue:
     """Publish a post; a refused one comes back with its message and the text typed."""
     form = PostForm()
