@@ -2,6 +2,7 @@
 
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -215,3 +216,36 @@ def start_quietly(browser, identifier):
         browser.start_sign_in(identifier, timeout=30)
     except requests.RequestException:
         pass
+
+
+def test_waiting_sign_in_steps_are_counted_across_workers(app, redis_url, hostile):
+    """One step waits on the tarpit in worker A; the same client's next step, in worker B, is refused."""
+    from tests.support.workers import GunicornApp
+    from tests.test_workers import SECRET, start_all
+
+    settings = {
+        "MICROBLOG_CONFIG": "testing",
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "RATELIMIT_KEY_PREFIX": f"microblog-steps-{uuid.uuid4().hex}",
+        "SIGN_IN_STEPS_PER_CLIENT": "1",
+        "OUTBOUND_TIMEOUT": "10",
+    }
+    worker_a, worker_b = start_all([GunicornApp(settings), GunicornApp(settings)])
+    entered = threading.Event()
+    hostile.route("/me", waiting_tarpit(entered, 1))
+    held = threading.Thread(
+        target=start_quietly, args=(WebClient(worker_a.url), hostile.url("/me")), daemon=True
+    )
+    try:
+        held.start()
+        assert entered.wait(15), "worker A's sign-in reached the tarpit"
+        page = WebClient(worker_b.url).start_sign_in(hostile.url("/me"), timeout=10)
+        assert page.status_code == 429 and "Busy, try again" in page.text
+        assert len(hostile.requests) == 1
+    finally:
+        hostile.close()
+        held.join(15)
+        worker_a.stop()
+        worker_b.stop()

@@ -178,8 +178,8 @@ def _discover_yadis(uri: str) -> tuple[str, list[OpenIDServiceEndpoint]]:
     response = _fetch_ok(uri, {"Accept": YADIS_ACCEPT_HEADER}, "identity URL host")
     claimed_id = response.final_url
     location = _yadis_location(response)
-    used_location = bool(location) and location != claimed_id
-    if used_location:
+    used_location = location is not None and location != "" and location != claimed_id
+    if location and used_location:
         response = _fetch_ok(location, None, "Yadis host")
     services = _services_from_xrds(claimed_id, response.body)
     if not services:

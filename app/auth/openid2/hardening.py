@@ -29,6 +29,7 @@ class HardenedGenericConsumer(GenericConsumer):
 
     _discover = staticmethod(discover)
     _diffie_hellman_required = False
+    negotiator: SessionNegotiator
 
     def _negotiateAssociation(self, endpoint: OpenIDServiceEndpoint):  # noqa: N802 - python3-openid's name
         """Over plain http, offer and accept only Diffie-Hellman sessions; else stay stateless."""
