@@ -14,7 +14,7 @@ from app import create_app
 from app.extensions import db
 from tests.support.redis import free_port, wait_for_redis
 from tests.support.silent_proxy import SilentProxy
-from tests.support.web import LiveServer, WebClient, csrf_token, flashes
+from tests.support.web import LiveServer, WebClient, csrf_token, flashes, live_site
 
 pytestmark = pytest.mark.e2e
 BOUND = 15  # seconds a request may take before the test calls it stalled
@@ -46,7 +46,7 @@ def proxied_site(database_url, silent_proxy):
         "testing",
         {"SQLALCHEMY_DATABASE_URI": url, "DATABASE_CONNECT_TIMEOUT": 2, "DATABASE_STATEMENT_TIMEOUT": 1.0},
     )
-    server = LiveServer(app).start()
+    server = live_site(app).start()
     yield app, WebClient(server.url)
     server.stop()
     with app.app_context():
