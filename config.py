@@ -116,6 +116,8 @@ class Config:
     SIGN_IN_STEPS_PER_CLIENT = 3  # sign-in steps one client address may have waiting on providers at once
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    REAUTH_MAX_AGE = 600  # seconds: adding or removing a sign-in method etc. needs a sign-in this recent
+    DEVICE_SEEN_INTERVAL = 300  # seconds: a device session's "last active" is updated at most this often
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False

@@ -103,17 +103,15 @@ def register_extensions(app):
 
 def configure_login(manager):
     """Tell Flask-Login how to find users and where the login page is."""
-    from app.models import User
-
     manager.login_view = "auth.login"
     manager.login_message = "Please sign in to see this page."
     manager.login_message_category = "info"
 
     @manager.user_loader
     def load_user(token):
-        from app.extensions import db
+        from app.auth.devices import load_user_and_device
 
-        return db.session.scalars(db.select(User).where(User.session_token == token)).first()
+        return load_user_and_device(token)  # the user and this browser's device session, one query
 
     @manager.unauthorized_handler
     def send_to_login():
@@ -126,10 +124,12 @@ def configure_login(manager):
 
 def register_blueprints(app):
     """Attach the blueprints."""
+    from app.account import bp as account_bp
     from app.auth import bp as auth_bp
     from app.main import bp as main_bp
     from app.profile import bp as profile_bp
 
+    app.register_blueprint(account_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(profile_bp)

@@ -42,9 +42,11 @@ class User(UserMixin, db.Model):
         back_populates="author", cascade="all, delete-orphan", lazy="dynamic"
     )
 
+    device = None  # this request's UserSession, set by the user loader and at sign-in (not a column)
+
     def get_id(self):
-        """Flask-Login's alternative token: changing session_token signs out everywhere."""
-        return self.session_token
+        """Flask-Login's id: this browser's device session token, so ending that session signs it out."""
+        return self.device.session_token if self.device is not None else self.session_token
 
     def __repr__(self):
         return f"<User {self.nickname!r}>"
@@ -68,8 +70,42 @@ class Identity(db.Model):
     subject: Mapped[str] = mapped_column(String(2048))
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="identities")
+
+
+class UserSession(db.Model):
+    """A device session: one browser's sign-in, recorded so it can be listed and ended on the server.
+
+    `session_token` is the random public id that the session cookie and the remember cookie carry
+    (Flask-Login's user id); deleting the row signs that browser out at once.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, index=True, default=new_session_token)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    authenticated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_agent: Mapped[str] = mapped_column(String(120), default="")
+    method: Mapped[str] = mapped_column(String(255), default="")
+
+
+class SecurityEvent(db.Model):
+    """Something that happened to an account's security: shown to its owner only."""
+
+    __tablename__ = "security_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(255), default="")
+    device: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Post(db.Model):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import Post, User, new_session_token, utcnow
+from app.models import Post, User, utcnow
 
 log = logging.getLogger("microblog.moderation")
 SUSPENDED_MESSAGE = (
@@ -48,9 +48,10 @@ def suspend_user(user: User) -> bool:
     """Suspend the account and end its sessions; False if it already was suspended."""
     if user.suspended_at is not None:
         return False
+    from app.auth.devices import end_all_sessions  # here: app.auth's sign-in flow imports this module
+
     user.suspended_at = utcnow()
-    user.session_token = new_session_token()  # every session and remember cookie stops working
-    db.session.commit()
+    end_all_sessions(user)  # every device session ends: its session and remember cookies stop working
     log.warning("moderation: suspended user %r (id %s); their sessions ended", user.nickname, user.id)
     return True
 

@@ -189,11 +189,13 @@ class AuthActions:
     def login(self, nickname="tester"):
         import time
 
+        from app.auth.devices import create_device_session
         from app.auth.flow import VerifiedSignIn, find_or_create_user
 
-        with self.app.app_context():
+        with self.app.test_request_context():
             user = find_or_create_user(VerifiedSignIn("openid2", f"http://op.test/{nickname}", nickname))
-            token = user.session_token
+            token = create_device_session(user, remember=False, method="OpenID (op.test)").session_token
+            db.session.refresh(user)  # loaded again after the commit, usable once the context ends
         with self.client.session_transaction() as session:
             session["_user_id"] = token
             session["_fresh"] = True

@@ -150,7 +150,8 @@ def test_loading_the_signed_in_user_uses_the_session_token_index(app, client, au
         client.get("/")
     user_load = [q for q in queries if "session_token =" in q[0]]
     [plan] = plans_of(app, user_load)
-    assert "ix_user_session_token" in plan, plan
+    # The cookie's token names a device session (issue 11): its index, then the user by primary key.
+    assert "ix_user_session_session_token" in plan, plan
 
 
 def test_newest_posts_come_from_the_timestamp_index_not_a_sort(app, client, auth):

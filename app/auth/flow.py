@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import flash, redirect, session, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
+from app.auth.intent import back_to_account, finish_intent, intent_pending
 from app.auth.session import start_user_session
 from app.extensions import db
-from app.models import Identity, User
+from app.models import Identity, User, utcnow
 from app.moderation import SUSPENDED_MESSAGE
 from app.nicknames import choose_nickname, nickname_taken, profile_nickname, unique_nickname
+from app.providers import identity_label
 from app.redirects import redirect_next, safe_next
 from app.text import clean_email
 
@@ -61,7 +63,13 @@ def login_page_url() -> str:
 
 
 def back_to_login(message: str) -> Response:
-    """Every failed sign-in ends here: the login page (keeping `next`) with a plain message."""
+    """Every failed sign-in ends here: the login page (keeping `next`) with a plain message.
+
+    A failed round trip started from the account page (add a method, confirm it's you) goes
+    back there instead.
+    """
+    if intent_pending():
+        return back_to_account(message)
     flash(message, "error")
     return redirect(login_page_url())
 
@@ -131,7 +139,11 @@ def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
 
     A first sign-in whose provider gave no usable or a taken nickname stops at the
     "Choose your nickname" step instead; the account is created only when confirmed.
+    A round trip started from the account page (a marker in the session) signs no one in:
+    it links the identity to the signed-in account, or confirms it's them (app.auth.intent).
     """
+    if intent_pending():
+        return finish_intent(sign_in.issuer, sign_in.subject)
     next_url = session.pop(NEXT_KEY, None)
     remember = bool(session.pop(REMEMBER_KEY, False))
     if find_user(sign_in.issuer, sign_in.subject) is None and needs_nickname_choice(sign_in):
@@ -140,13 +152,26 @@ def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
     user = find_or_create_user(sign_in)
     if user.suspended_at is not None:  # `flask users suspend`
         return back_to_login(SUSPENDED_MESSAGE)
-    start_user_session(user, remember)
+    note_identity_used(sign_in)
+    start_user_session(user, remember, identity_label(sign_in.issuer, sign_in.subject))
     return redirect_next(next_url)
+
+
+def note_identity_used(sign_in: VerifiedSignIn) -> None:
+    """Record when this sign-in method was last used (shown on the account page)."""
+    db.session.execute(
+        update(Identity)
+        .where(Identity.issuer == sign_in.issuer, Identity.subject == sign_in.subject)
+        .values(last_used_at=utcnow())
+    )
+    db.session.commit()
 
 
 def finish_pending_sign_in(user: User, pending: dict[str, Any]) -> Response:
     """Sign in the account just created at the nickname step, keeping remember-me and next."""
-    start_user_session(user, pending["remember"])
+    sign_in = pending["sign_in"]
+    note_identity_used(sign_in)
+    start_user_session(user, pending["remember"], identity_label(sign_in.issuer, sign_in.subject))
     flash(f"Welcome to Microblog, {user.nickname}!", "success")
     return redirect_next(pending["next"])
 

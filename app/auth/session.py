@@ -5,27 +5,37 @@ import time
 from flask import current_app, g, session
 from flask_login import login_user, logout_user
 
+from app.auth.devices import create_device_session, current_device, end_device_session
+from app.auth.history import DEVICE_SIGNED_OUT, SIGNED_IN, record_event
 from app.models import User
 from app.moderation import record_sign_in
 
 SIGNED_IN_AT_KEY = "signed_in_at"
 
 
-def start_user_session(user: User, remember: bool) -> None:
-    """Sign the user in on a fresh session; nothing from before sign-in carries over.
+def start_user_session(user: User, remember: bool, method: str = "") -> None:
+    """Sign the user in on a fresh session and a new device session; nothing from before carries over.
 
     Without remember-me the session cookie lasts until the browser closes; with it,
-    the cookie is kept (and the remember cookie restores the session later).
+    the cookie is kept (and the remember cookie restores the session later). `method`
+    is the label of the sign-in method, kept with the device and in the security history.
     """
     session.clear()
+    device = create_device_session(user, remember, method)
+    record_event(user.id, SIGNED_IN, method, device.user_agent)
     login_user(user, remember=remember, duration=current_app.config["REMEMBER_COOKIE_DURATION"])
     session.permanent = bool(remember)
     session[SIGNED_IN_AT_KEY] = int(time.time())
     record_sign_in(user)  # for `flask users list`
 
 
-def end_user_session() -> None:
-    """Sign out here: clear the session and the remember cookie."""
+def end_user_session(record: bool = True) -> None:
+    """Sign out here: end this device session on the server, clear the session and the remember cookie."""
+    device = current_device()
+    if device is not None:
+        end_device_session(device)
+        if record:
+            record_event(device.user_id, DEVICE_SIGNED_OUT, "Signed out", device.user_agent)
     session.clear()
     logout_user()  # after clear: it leaves the flag that deletes the remember cookie
 

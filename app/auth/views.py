@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from app.auth import bp
+from app.auth.devices import current_device, end_all_sessions
 from app.auth.flow import (
     PENDING_KEY,
     PENDING_LIFETIME,
@@ -16,9 +17,8 @@ from app.auth.flow import (
     suggested_nickname,
 )
 from app.auth.forms import LoginForm, NicknameForm
+from app.auth.history import SIGNED_OUT_EVERYWHERE, record_event
 from app.auth.session import end_user_session
-from app.extensions import db
-from app.models import new_session_token
 from app.providers import identity_label, oidc_providers, openid2_providers
 from app.redirects import redirect_next
 
@@ -135,9 +135,11 @@ def logout_everywhere_page() -> str:
 @bp.post("/logout/everywhere")
 @login_required
 def logout_everywhere() -> Response:
-    """Sign out every browser: a new session token voids all sessions and remember cookies."""
-    current_user.session_token = new_session_token()
-    db.session.commit()
-    end_user_session()
+    """Sign out every browser: every device session of the account ends, with its remember cookie."""
+    user = current_user._get_current_object()
+    device = current_device()
+    end_all_sessions(user)
+    record_event(user.id, SIGNED_OUT_EVERYWHERE, device=device.user_agent if device else "")
+    end_user_session(record=False)
     flash("You have been signed out on every device.", "info")
     return redirect(url_for("main.index"))

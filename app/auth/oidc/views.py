@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 from app.auth import bp
 from app.auth.flow import SignInFailed, back_to_login, finish_sign_in, remember_intent
 from app.auth.forms import LoginForm
+from app.auth.intent import back_to_account, begin_intent, requested_intent
 from app.auth.outbound import sign_in_step
 from app.auth.views import login_rate_limit
 from app.extensions import limiter
@@ -19,14 +20,23 @@ UNKNOWN_PROVIDER = "That sign-in provider is not offered here."
 @limiter.limit(login_rate_limit)
 @sign_in_step
 def oidc_start(provider: str) -> Response:
-    """Remember where to go and remember-me, then send the visitor to the provider."""
-    if current_user.is_authenticated:
+    """Remember where to go and remember-me, then send the visitor to the provider.
+
+    A signed-in person may start here only from the account page (intent connect or reauth).
+    """
+    intent = requested_intent()
+    if current_user.is_authenticated and intent is None:
         return redirect(url_for("main.index"))
     found = oidc_provider(provider)
     if found is None:
-        return back_to_login(UNKNOWN_PROVIDER)
+        return back_to_account(UNKNOWN_PROVIDER) if intent else back_to_login(UNKNOWN_PROVIDER)
     form = LoginForm()  # its CSRF token was checked by CSRFProtect
-    remember_intent(form.next.data, form.remember_me.data)
+    if intent is not None:
+        refused = begin_intent(intent, form.next.data)
+        if refused is not None:
+            return refused
+    else:
+        remember_intent(form.next.data, form.remember_me.data)
     from app.auth.oidc.client import begin_sign_in  # Authlib loads on first use only
 
     try:

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from app.auth import bp
 from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_sign_in, remember_intent
 from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
+from app.auth.intent import back_to_account, begin_intent, requested_intent
 from app.auth.outbound import sign_in_step
 from app.auth.views import Page, login_rate_limit, render_login
 from app.extensions import csrf, limiter, oid
@@ -55,8 +56,12 @@ def unreachable_message(provider: Provider | None) -> str:
 @limiter.limit(login_rate_limit)
 @sign_in_step
 def start_login() -> Page:
-    """Check the identifier, remember where to go, and send the visitor to the provider."""
-    if current_user.is_authenticated:
+    """Check the identifier, remember where to go, and send the visitor to the provider.
+
+    A signed-in person may start here only from the account page (intent connect or reauth).
+    """
+    intent = requested_intent()
+    if current_user.is_authenticated and intent is None:
         return redirect(url_for("main.index"))
     form = LoginForm()
     provider = None
@@ -64,13 +69,22 @@ def start_login() -> Page:
         provider = chosen_provider(form)
         identifier = requested_identifier(form, provider)
     except IdentifierError as exc:
+        if intent is not None:
+            return back_to_account(str(exc))
         flash(str(exc), "error")
         return render_login(form, openid_invalid=provider is None)
-    remember_intent(form.next.data, form.remember_me.data)
+    if intent is not None:
+        refused = begin_intent(intent, form.next.data)
+        if refused is not None:
+            return refused
+    else:
+        remember_intent(form.next.data, form.remember_me.data)
     try:
         return redirect(oid.begin(identifier))
     except Exception as exc:  # noqa: BLE001 - any failure talking to a remote site
         log.info("OpenID discovery failed for %r: %s", identifier, exc)
+        if intent is not None:
+            return back_to_account(unreachable_message(provider))
         # The login page again, as typed: the address kept, marked and focused (or the provider named).
         flash(unreachable_message(provider), "error")
         return render_login(form, openid_invalid=provider is None)

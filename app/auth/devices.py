@@ -1,0 +1,176 @@
+"""Device sessions: every sign-in is a row in user_session that the cookies point to.
+
+The session cookie and the remember cookie carry the row's random `session_token` (Flask-Login's
+user id, see User.get_id), so deleting the row signs that browser out at once. `end_all_sessions`
+signs a user out everywhere (sign out everywhere, account deletion, suspension).
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, request
+from flask_login import current_user
+from sqlalchemy import delete, select, update
+
+from app.extensions import db
+from app.models import User, UserSession, new_session_token, utcnow
+
+BROWSERS = (  # checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari"
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-requests/", "Python requests"),
+)
+SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+UNKNOWN_DEVICE = "Unknown browser"
+_HEADLESS = re.compile(r"Headless", re.I)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives them back without a zone)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def describe_user_agent(user_agent: str | None) -> str:
+    """A short description such as "Firefox on Linux" from a User-Agent header; never the raw header."""
+    text = user_agent or ""
+    browser = next((name for token, name in BROWSERS if token in text), None)
+    if browser is not None and _HEADLESS.search(text):
+        browser = f"{browser} (headless)"
+    system = next((name for token, name in SYSTEMS if token in text), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or (f"A browser on {system}" if system else UNKNOWN_DEVICE)
+
+
+def session_expiry(remember: bool) -> datetime:
+    """When a new device session ends: with remember-me the remember cookie's life, else the session's."""
+    setting = "REMEMBER_COOKIE_DURATION" if remember else "PERMANENT_SESSION_LIFETIME"
+    return utcnow() + current_app.config[setting]
+
+
+def create_device_session(user: User, remember: bool, method: str) -> UserSession:
+    """Record a new sign-in of this browser for the user and attach it to the user object."""
+    now = utcnow()
+    device = UserSession(
+        session_token=new_session_token(),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        authenticated_at=now,
+        expires_at=session_expiry(remember),
+        user_agent=describe_user_agent(request.headers.get("User-Agent"))[:120],
+        method=method[:255],
+    )
+    db.session.add(device)
+    db.session.commit()
+    user.device = device
+    return device
+
+
+def load_user_and_device(token: str) -> User | None:
+    """The signed-in user for a cookie's token, with its device session attached: one query."""
+    row = db.session.execute(
+        select(User, UserSession)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.session_token == token, UserSession.expires_at > utcnow())
+    ).first()
+    if row is None:
+        return None
+    user, device = row
+    user.device = device
+    note_activity(device)
+    return user
+
+
+def note_activity(device: UserSession) -> None:
+    """Move the device's "last active" forward, at most once per DEVICE_SEEN_INTERVAL."""
+    interval = timedelta(seconds=current_app.config["DEVICE_SEEN_INTERVAL"])
+    now = utcnow()
+    if now - as_utc(device.last_seen_at) < interval:
+        return
+    # On its own connection: the request's session and its loaded objects stay as they are.
+    with db.engine.begin() as connection:
+        connection.execute(update(UserSession).where(UserSession.id == device.id).values(last_seen_at=now))
+
+
+def current_device() -> UserSession | None:
+    """This browser's device session, or None when nobody is signed in."""
+    if not current_user.is_authenticated:
+        return None
+    return getattr(current_user._get_current_object(), "device", None)
+
+
+def recently_authenticated() -> bool:
+    """Whether this browser's sign-in (or confirmation) happened within REAUTH_MAX_AGE."""
+    device = current_device()
+    if device is None:
+        return False
+    age = utcnow() - as_utc(device.authenticated_at)
+    return timedelta(0) <= age <= timedelta(seconds=current_app.config["REAUTH_MAX_AGE"])
+
+
+def mark_authenticated(device: UserSession) -> None:
+    """The person just proved it is them again on this device."""
+    device.authenticated_at = utcnow()
+    db.session.commit()
+
+
+def active_devices(user_id: int) -> list[UserSession]:
+    """The user's unexpired device sessions, most recently active first."""
+    return list(
+        db.session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
+            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+        )
+    )
+
+
+def find_device(user_id: int, device_id: int) -> UserSession | None:
+    """One of this user's device sessions by its row id, or None (never another user's)."""
+    return db.session.scalars(
+        select(UserSession).where(UserSession.id == device_id, UserSession.user_id == user_id)
+    ).first()
+
+
+def end_device_session(device: UserSession) -> None:
+    """Sign that device out on the server: its cookies stop working at once."""
+    db.session.execute(delete(UserSession).where(UserSession.id == device.id))
+    db.session.commit()
+
+
+def end_other_sessions(user_id: int, keep: UserSession) -> int:
+    """Sign out every device of the user except `keep`; returns how many were signed out."""
+    result = db.session.execute(
+        delete(UserSession).where(UserSession.user_id == user_id, UserSession.id != keep.id)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)
+
+
+def end_all_sessions(user: User) -> int:
+    """Sign the user out on every device: end every device session and void old-style tokens."""
+    result = db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    user.session_token = new_session_token()
+    db.session.commit()
+    return int(result.rowcount or 0)
+
+
+def remove_expired_sessions() -> int:
+    """Delete device sessions past their expiry (housekeeping); returns how many."""
+    result = db.session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))
+    db.session.commit()
+    return int(result.rowcount or 0)
