@@ -4,6 +4,8 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
+from app.auth.devices import current_device
+from app.auth.history import NICKNAME_CHANGED, record_event
 from app.main.posts import posts_by
 from app.profile import bp
 from app.profile.forms import ProfileForm
@@ -39,6 +41,13 @@ def user(nickname: str) -> ResponseReturnValue:
     )
 
 
+def note_nickname_change(old: str, new: str) -> None:
+    """Put a nickname change in the owner's security history."""
+    if old != new:
+        device = current_device()
+        record_event(current_user.id, NICKNAME_CHANGED, f"{old} → {new}", device.user_agent if device else "")
+
+
 @bp.route("/profile/edit", methods=["GET", "POST"])
 @login_required
 def edit():
@@ -48,10 +57,12 @@ def edit():
         try:
             # A client that leaves the email field out keeps the email; an empty field removes it.
             email = form.email.data if "email" in request.form else current_user.email
+            old_nickname = current_user.nickname
             update_profile(current_user, form.nickname.data, email)
         except ProfileConflictError:
             form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")
         else:
+            note_nickname_change(old_nickname, current_user.nickname)
             flash("Your profile is saved.", "success")
             return redirect(url_for("profile.user", nickname=current_user.nickname))
     return render_template("profile/edit.html", form=form)

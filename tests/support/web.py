@@ -18,6 +18,7 @@ LOCAL_PROVIDER_INDEX = 2  # Steam, Ubuntu One, then the local test provider
 # A page only a signed-in person may see: asking for it tells whether a browser is signed in
 # (the front page is public, so it cannot).
 SIGNED_IN_ONLY = "/profile/edit"
+LOCAL_OIDC = "local"  # the local OpenID Connect provider's name (its start URL is /login/oidc/local)
 
 
 POLL_INTERVAL = 0.02  # how often serve_forever looks for shutdown(); its default 0.5 s slowed every teardown
@@ -171,6 +172,44 @@ class WebClient:
         action = unescape(re.search(r'<form[^>]*action="([^"]+)"', page.text).group(1))
         fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
         return self.post(action, {unescape(k): unescape(v) for k, v in fields})
+
+    def sign_in_local_oidc(self, username, remember=False, **profile):
+        """Sign in through the local OpenID Connect provider, approving with the given profile."""
+        page = self.get("/login")
+        data = {"csrf_token": csrf_token(page.text), "openid": ""}
+        if remember:
+            data["remember_me"] = "y"
+        approval = self.post(f"/login/oidc/{LOCAL_OIDC}", data)
+        assert "/dev-oidc/authorize" in approval.url, approval.text
+        return self.decide(approval, username=username, **profile)
+
+    def account_post(self, path, data=None, **kwargs):
+        """Post a form of the account page (with this browser's CSRF token), as its buttons do."""
+        page = self.get("/account")
+        return self.post(path, {"csrf_token": csrf_token(page.text), **(data or {})}, **kwargs)
+
+    def start_connect(
+        self, identifier="", provider=None, username=None, oidc=None, intent="connect", **kwargs
+    ):
+        """Press an "Add" button on the account page: OpenID 2.0 (typed or a button) or OpenID Connect."""
+        data = {"intent": intent, "openid": identifier}
+        if provider is not None:
+            data["provider"] = str(provider)
+            data[f"username-{provider}"] = username or ""
+        path = f"/login/oidc/{oidc}" if oidc else "/login"
+        return self.account_post(path, data, **kwargs)
+
+    def connect_local(self, username, **profile):
+        """Add the local OpenID 2.0 provider's `username` as a sign-in method; the page it ends on."""
+        approval = self.start_connect(provider=LOCAL_PROVIDER_INDEX, username=username)
+        assert "/dev-openid/approve" in approval.url, approval.text
+        return self.decide(approval, **profile)
+
+    def connect_local_oidc(self, username, **profile):
+        """Add the local OpenID Connect provider's `username` as a sign-in method; the page it ends on."""
+        approval = self.start_connect(oidc=LOCAL_OIDC)
+        assert "/dev-oidc/authorize" in approval.url, approval.text
+        return self.decide(approval, username=username, **profile)
 
     def logout(self):
         page = self.get("/")
