@@ -42,7 +42,10 @@ class User(UserMixin, db.Model):
         back_populates="author", cascade="all, delete-orphan", lazy="dynamic"
     )
 
-    device = None  # this request's UserSession, set by the user loader and at sign-in (not a column)
+    __allow_unmapped__ = True  # lets `device` below be a plain attribute, not a column
+    device: "UserSession | None" = (
+        None  # this request's device session: set by the user loader and at sign-in
+    )
 
     def get_id(self):
         """Flask-Login's id: this browser's device session token, so ending that session signs it out."""

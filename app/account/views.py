@@ -2,8 +2,10 @@
 
 import json
 
-from flask import Response, flash, redirect, render_template, request, session, url_for
+from flask import Response as FlaskResponse
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
+from werkzeug.wrappers import Response
 
 from app.account import bp
 from app.account.accounts import (
@@ -126,7 +128,7 @@ def export() -> Response:
     data = export_data(current_user._get_current_object())
     body = json.dumps(data, indent=2, ensure_ascii=False)
     filename = f"microblog-{current_user.nickname}.json"
-    return Response(
+    return FlaskResponse(
         body,
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},

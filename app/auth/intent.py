@@ -106,12 +106,12 @@ def finish_intent(issuer: str, subject: str) -> Response:
     """Act on a verified identity for the account round trip under way (the marker is consumed)."""
     intent = session.get(INTENT_KEY)
     problem = marker_problem(intent)
-    if problem is not None:
+    if problem is not None or not isinstance(intent, dict):
         session.pop(INTENT_KEY, None)
         if current_device() is None:
-            flash(problem, "error")
+            flash(problem or SIGNED_OUT_MEANWHILE, "error")
             return redirect(url_for("auth.login"))
-        return back_to_account(problem)
+        return back_to_account(problem or "")
     if intent["mode"] == CONNECT:
         return finish_connect(issuer, subject)
     return finish_reauth(issuer, subject, intent.get("next"))
