@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.database import ensure_schema  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import Identity, Post, User  # noqa: E402
+from app.models import Identity, Post, User, UserSession  # noqa: E402
 from devproviders.mount import mount  # noqa: E402
 from tests.support.chromium import launch_chromium  # noqa: E402
 
@@ -65,6 +65,20 @@ def seed(app, base_url):
             user.identities.append(Identity(issuer="openid2", subject=f"{base_url}/dev-openid/{name}"))
             db.session.add(user)
             users[name] = user
+        # alice also signs in with the local OpenID Connect provider, and from her phone.
+        users["alice"].identities.append(Identity(issuer=f"{base_url}/dev-oidc", subject="alice"))
+        db.session.flush()
+        db.session.add(
+            UserSession(
+                user_id=users["alice"].id,
+                created_at=now - timedelta(days=3),
+                last_seen_at=now - timedelta(hours=2),
+                authenticated_at=now - timedelta(days=3),
+                expires_at=now + timedelta(days=27),
+                user_agent="Firefox on Android",
+                method="Local test provider (OpenID Connect)",
+            )
+        )
         for name, minutes, body in SEED_POSTS:
             db.session.add(Post(author=users[name], body=body, timestamp=now - timedelta(minutes=minutes)))
         db.session.commit()
@@ -83,7 +97,7 @@ def sign_in(page, base_url, username, **profile):
 
 
 def shoot(browser, base_url, out_dir, size):
-    """The front page, login, home, profile and the nickname step at one size, light; two pages dark."""
+    """The front page, login, home, profile, account and the nickname step at one size, light; two pages dark."""
     context = browser.new_context(**VIEWPORTS[size])
     page = context.new_page()
     page.goto(f"{base_url}/")
@@ -94,6 +108,8 @@ def shoot(browser, base_url, out_dir, size):
     page.screenshot(path=out_dir / f"home-{size}.png")
     page.goto(f"{base_url}/user/alice")
     page.screenshot(path=out_dir / f"profile-{size}.png")
+    page.goto(f"{base_url}/account")
+    page.screenshot(path=out_dir / f"account-{size}.png", full_page=True)
     context.close()
 
     context = browser.new_context(**VIEWPORTS[size])
