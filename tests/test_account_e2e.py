@@ -164,6 +164,17 @@ def test_a_connect_answer_after_this_device_was_signed_out_is_refused(
     assert len(identities(app)) == 1
 
 
+def test_an_abandoned_connect_does_not_get_in_the_way_of_signing_in_again(app, browser, live_server):
+    browser.sign_in_local("alice", nickname="alice")
+    browser.start_connect(oidc="local")  # at the provider's page, the person gives up
+    phone = other_browser(live_server)
+    phone.sign_in_local("alice")
+    phone.account_post("/account/devices/sign-out-others")
+    assert browser.get("/").url.startswith(live_server.url + "/login")
+    assert greeting(browser.sign_in_local("alice")) == "alice"
+    assert len(identities(app)) == 1
+
+
 def test_the_last_sign_in_method_cannot_be_removed_but_another_can(app, browser, live_server):
     browser.sign_in_local("alice", nickname="alice")
     with app.app_context():

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.auth.intent import back_to_account, finish_intent, intent_pending
+from app.auth.intent import INTENT_KEY, back_to_account, finish_intent, intent_pending
 from app.auth.session import start_user_session
 from app.extensions import db
 from app.models import Identity, User, utcnow
@@ -52,7 +52,11 @@ class VerifiedSignIn:
 
 
 def remember_intent(next_url: str | None, remember: bool) -> None:
-    """Keep where the visitor was going and their remember-me choice for the round trip."""
+    """Keep where the visitor was going and their remember-me choice for the round trip.
+
+    A plain sign-in: any account round trip left unfinished in this browser is forgotten.
+    """
+    session.pop(INTENT_KEY, None)
     session[NEXT_KEY] = safe_next(next_url)
     session[REMEMBER_KEY] = bool(remember)
 
