@@ -97,7 +97,7 @@ def sign_in(page, base_url, username, **profile):
 
 
 def shoot(browser, base_url, out_dir, size):
-    """The front page, login, home, profile, account and the nickname step at one size, light; two pages dark."""
+    """Front page, login, home, profile, account and the nickname step at one size, light; two pages dark."""
     context = browser.new_context(**VIEWPORTS[size])
     page = context.new_page()
     page.goto(f"{base_url}/")

@@ -70,7 +70,7 @@ def test_an_expired_device_session_signs_no_one_in_and_housekeeping_removes_it(a
     auth.login("reader")
     assert "Hi, reader!" in client.get("/").get_data(as_text=True)
     set_device(app, expires_at=utcnow() - timedelta(seconds=1))
-    assert client.get("/").status_code == 302
+    assert client.get("/profile/edit").status_code == 302
     result = runner.invoke(args=["housekeeping"])
     assert result.exit_code == 0 and "1 expired device sessions" in result.output
     assert device_count(app) == 0
