@@ -429,3 +429,21 @@ def test_the_account_page_needs_sign_in_and_changes_nothing_on_get(app, browser,
     assert count(app, User) == 1 and count(app, UserSession) == 1 and len(identities(app)) == 1
     response = browser.post("/account/devices/sign-out-others", {})
     assert response.status_code == 400  # no CSRF token
+
+
+def test_confirming_with_an_oidc_method_returns_to_the_deletion_page(app, browser, live_server):
+    browser.sign_in_local_oidc("olive", nickname="olive")
+    make_stale(app, "olive")
+    form = browser.get("/account/delete")
+    page = browser.post("/account/delete", {"csrf_token": csrf_token(form.text), "nickname": "olive"})
+    assert page.url == live_server.url + "/account/confirm?next=/account/delete"
+    assert 'action="/login/oidc/local"' in page.text and 'value="reauth"' in page.text
+    approval = browser.post(
+        "/login/oidc/local",
+        {"csrf_token": csrf_token(page.text), "intent": "reauth", "next": "/account/delete"},
+    )
+    page = browser.decide(approval, username="olive")
+    assert page.url == live_server.url + "/account/delete"
+    page = browser.post("/account/delete", {"csrf_token": csrf_token(page.text), "nickname": "olive"})
+    assert page.url.startswith(live_server.url + "/login")
+    assert count(app, User) == 0 and count(app, Identity) == 0
