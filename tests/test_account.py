@@ -81,7 +81,7 @@ def test_an_expired_device_session_signs_no_one_in_and_housekeeping_removes_it(a
 def test_the_nav_bar_links_to_the_account_page(client, auth):
     auth.login("reader")
     html = client.get("/").get_data(as_text=True)
-    assert 'href="/account"' in html and ">Account</a>" in html
+    assert 'href="/account" id="nav-account"' in html and ">Account</span></a>" in html
     page = client.get("/account").get_data(as_text=True)
     assert "Sign-in methods" in page and "Your devices" in page and "Security history" in page
 
