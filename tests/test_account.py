@@ -94,3 +94,12 @@ def test_a_connect_start_needs_a_signed_in_user(app, client):
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     with client.session_transaction() as session:
         assert "account_intent" not in session
+
+
+def test_suspending_an_account_ends_its_device_sessions(app, client, auth, runner):
+    auth.login("reader")
+    assert client.get("/profile/edit").status_code == 200
+    result = runner.invoke(args=["users", "suspend", "reader"])
+    assert result.exit_code == 0, result.output
+    assert device_count(app) == 0
+    assert client.get("/profile/edit").status_code == 302  # this browser's cookie no longer signs in
