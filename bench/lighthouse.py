@@ -15,19 +15,12 @@ import json
 import logging
 import subprocess
 import sys
-import tempfile
-import threading
 from pathlib import Path
-
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import create_app  # noqa: E402
-from app.database import ensure_schema  # noqa: E402
-from devproviders.mount import mount  # noqa: E402
-from scripts.screenshots import seed  # noqa: E402
+from scripts.screenshots import serving_seeded_site  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.support.web import WebClient  # noqa: E402
 
@@ -101,44 +94,28 @@ def main(argv=None):
     if not LIGHTHOUSE.exists():
         raise SystemExit("Lighthouse is missing: run `npm ci --prefix bench/lighthouse`")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = make_server("127.0.0.1", 0, None, threaded=True)
-        base_url = f"http://127.0.0.1:{server.server_port}"
-        settings = {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/lighthouse.db",
-            "LOCAL_PROVIDERS_URL": base_url,
-        }
-        app = create_app("testing", settings)
-        with app.app_context():
-            ensure_schema()
-        server.app = mount(app)  # the local test providers beside the site, as run.py serves them
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            seed(app, base_url)
-            member = WebClient(base_url)
-            assert "Hi, alice!" in member.sign_in_local("alice").text
-            cookie = "; ".join(f"{c.name}={c.value}" for c in member.http.cookies)
-            pages = [
-                ("Front page (visitor)", "/", None),
-                ("Login", "/login", None),
-                ("Profile (visitor)", "/user/bob", None),
-                ("Home (signed in)", "/", cookie),
-            ]
-            rows, notes = [], []
-            for name, path, page_cookie in pages:
-                report = run_lighthouse(base_url + path, args.preset, page_cookie)
-                if page_cookie:  # the signed-in home loads the post form's script; the front page does not
-                    requested = report["audits"]["network-requests"]["details"]["items"]
-                    assert any("compose.js" in item["url"] for item in requested), "not signed in"
-                if args.json:
-                    args.json.mkdir(parents=True, exist_ok=True)
-                    slug = name.split(" ")[0].lower() + ("-signed-in" if page_cookie else "")
-                    (args.json / f"{slug}-{args.preset}.json").write_text(json.dumps(report))
-                rows.append((name, scores(report)))
-                notes += [f"{name}: {audit}" for audit in failed_audits(report)]
-        finally:
-            server.shutdown()
-            server.server_close()
+    with serving_seeded_site() as base_url:
+        member = WebClient(base_url)
+        assert "Hi, alice!" in member.sign_in_local("alice").text
+        cookie = "; ".join(f"{c.name}={c.value}" for c in member.http.cookies)
+        pages = [
+            ("Front page (visitor)", "/", None),
+            ("Login", "/login", None),
+            ("Profile (visitor)", "/user/bob", None),
+            ("Home (signed in)", "/", cookie),
+        ]
+        rows, notes = [], []
+        for name, path, page_cookie in pages:
+            report = run_lighthouse(base_url + path, args.preset, page_cookie)
+            if page_cookie:  # the signed-in home loads the post form's script; the front page does not
+                requested = report["audits"]["network-requests"]["details"]["items"]
+                assert any("compose.js" in item["url"] for item in requested), "not signed in"
+            if args.json:
+                args.json.mkdir(parents=True, exist_ok=True)
+                slug = name.split(" ")[0].lower() + ("-signed-in" if page_cookie else "")
+                (args.json / f"{slug}-{args.preset}.json").write_text(json.dumps(report))
+            rows.append((name, scores(report)))
+            notes += [f"{name}: {audit}" for audit in failed_audits(report)]
     print(f"Lighthouse {report['lighthouseVersion']}, {args.preset}, Chromium at {CHROMIUM}\n")
     print("| Page | Performance | Accessibility | Best practices | SEO |")
     print("|---|---|---|---|---|")

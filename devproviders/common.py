@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader
 
 HERE = Path(__file__).resolve().parent
+SITE_TEMPLATES = HERE.parent / "app" / "templates"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Brand:
 def provider_app(import_name: str, prefix: str, site: SiteFacts, brand: Brand) -> Flask:
     """A Flask app for one local provider, mounted at `prefix`, with CSRF-protected forms."""
     app = Flask(import_name, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
+    # The site's templates come second, so both share partials such as _flashes.html.
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(HERE / "templates"), FileSystemLoader(SITE_TEMPLATES)])
     secret = hmac.new(site.secret_key.encode(), f"devproviders {prefix}".encode(), hashlib.sha256)
     app.config.update(
         SECRET_KEY=secret.hexdigest(),

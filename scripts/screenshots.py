@@ -8,15 +8,14 @@ Playwright through the real sign-in with the local test provider.
 """
 
 import argparse
+import contextlib
 import logging
 import sys
 import tempfile
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,6 +26,7 @@ from app.extensions import db  # noqa: E402
 from app.models import Identity, Post, User, UserSession  # noqa: E402
 from devproviders.mount import mount  # noqa: E402
 from tests.support.chromium import launch_chromium  # noqa: E402
+from tests.support.web import LiveServer  # noqa: E402
 
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1},
@@ -127,6 +127,26 @@ def shoot(browser, base_url, out_dir, size):
     context.close()
 
 
+@contextlib.contextmanager
+def serving_seeded_site():
+    """A testing site with the seeded people and posts, served on loopback beside its local providers.
+
+    Yields the base URL. Used for the screenshots and by bench/lighthouse.py.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        server = LiveServer()
+        settings = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/site.db", "LOCAL_PROVIDERS_URL": server.url}
+        app = create_app("testing", settings)
+        with app.app_context():
+            ensure_schema()
+        server.serve(mount(app)).start()  # the local test providers beside the site, as run.py serves them
+        try:
+            seed(app, server.url)
+            yield server.url
+        finally:
+            server.stop()
+
+
 def main(argv=None):
     """Start the app, seed it, take the screenshots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -134,28 +154,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = make_server("127.0.0.1", 0, None, threaded=True)
-        base_url = f"http://127.0.0.1:{server.server_port}"
-        settings = {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/screenshots.db",
-            "LOCAL_PROVIDERS_URL": base_url,
-        }
-        app = create_app("testing", settings)
-        with app.app_context():
-            ensure_schema()
-        server.app = mount(app)  # the local test providers beside the site, as run.py serves them
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            seed(app, base_url)
-            with sync_playwright() as playwright:
-                browser = launch_chromium(playwright)
-                for size in VIEWPORTS:
-                    shoot(browser, base_url, args.out, size)
-                browser.close()
-        finally:
-            server.shutdown()
-            server.server_close()
+    with serving_seeded_site() as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for size in VIEWPORTS:
+            shoot(browser, base_url, args.out, size)
+        browser.close()
     for path in sorted(args.out.glob("*.png")):
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
