@@ -6,8 +6,10 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 TMP_DIR = BASE_DIR / "tmp"
@@ -24,12 +26,15 @@ OIDC_RESERVED_NAMES = {LOCAL_OIDC_NAME}  # the development provider
 SECRET_KEY_MIN = 32  # characters; production refuses shorter keys
 MAKE_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105 - a recipe
 
+# The settings dict load_config builds (what app.config holds): values of many types, by name.
+Settings = dict[str, Any]
+
 
 class ConfigError(RuntimeError):
     """Raised when the configuration cannot be used safely."""
 
 
-def dev_secret_key(tmp_dir=None):
+def dev_secret_key(tmp_dir: str | Path | None = None) -> str:
     """Return a random development secret kept in tmp/, creating it on first use."""
     path = Path(tmp_dir or TMP_DIR) / "dev-secret-key"
     if path.exists():
@@ -42,12 +47,12 @@ def dev_secret_key(tmp_dir=None):
     return key
 
 
-def sqlite_url(name):
+def sqlite_url(name: str) -> str:
     """Return the URL of an SQLite database file under tmp/."""
     return f"sqlite:///{TMP_DIR / name}"
 
 
-def normalise_database_url(url):
+def normalise_database_url(url: str | None) -> str | None:
     """Point plain PostgreSQL URLs (postgres://, postgresql://) at the psycopg 3 driver."""
     if not url:
         return url
@@ -57,7 +62,7 @@ def normalise_database_url(url):
     return url
 
 
-def database_settings(settings, default_url):
+def database_settings(settings: Settings, default_url: str) -> None:
     """Set SQLALCHEMY_DATABASE_URI from itself, DATABASE_URL or a default, with the psycopg 3 driver."""
     url = settings.get("SQLALCHEMY_DATABASE_URI") or settings.get("DATABASE_URL") or default_url
     settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
@@ -85,7 +90,7 @@ def postgres_engine_options(settings):
     }
 
 
-def default_openid_providers(settings):
+def default_openid_providers(settings: Settings) -> None:
     """Offer the well-known OpenID 2.0 providers unless OPENID_PROVIDERS names others."""
     if settings.get("OPENID_PROVIDERS") is None:
         from app.providers import DEFAULT_OPENID_PROVIDERS  # imported here: app imports config
@@ -96,16 +101,17 @@ def default_openid_providers(settings):
 class Config:
     """Settings shared by every environment."""
 
-    SECRET_KEY = None
-    SQLALCHEMY_DATABASE_URI = None
-    DATABASE_URL = None
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    DATABASE_URL: str | None = None
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_TIME_LIMIT: int | None = None  # the token lives as long as the session
     POSTS_PER_PAGE = 20
-    OPENID_PROVIDERS = None  # None: the well-known defaults (Steam, Ubuntu One); see app/providers.py
+    # None: the well-known defaults (Steam, Ubuntu One); see app/providers.py
+    OPENID_PROVIDERS: list[dict[str, str]] | None = None
     DEV_OPENID_PROVIDER = False  # offer the local test providers of devproviders/ (never in production)
     LOCAL_PROVIDERS_URL = "http://localhost"  # where run.py (or the tests) serve the local providers
-    DEV_OIDC_KEY_FILE = None  # signing key of the local OpenID Connect provider; None: in memory
+    DEV_OIDC_KEY_FILE: str | None = None  # signing key of the local OpenID Connect provider; None: in memory
     OPENID_ALLOW_PRIVATE_HOSTS = False
     # PostgreSQL that stops answering: seconds to connect, to run one statement (also enforced on the
     # client, which closes a connection whose answer is that late), idle seconds before TCP keepalives.
@@ -140,13 +146,13 @@ class Config:
     LOG_FORMAT = "text"  # "json": one JSON object per line on stdout
     LOG_LEVEL = "INFO"
     LOG_REQUESTS = False  # one log line per request (method, path, status, time; never query or cookies)
-    OIDC_PROVIDERS = {}  # built from OIDC_<NAME>_* settings by load_config
+    OIDC_PROVIDERS: dict[str, dict[str, str]] = {}  # built from OIDC_<NAME>_* settings by load_config
     OIDC_METADATA_TTL = 24 * 3600  # seconds a provider's discovery document and keys are kept
     DEBUG = False
     TESTING = False
 
     @classmethod
-    def finalise(cls, settings):
+    def finalise(cls, settings: Settings) -> None:
         """Fill settings that depend on others; called after environment overrides."""
         database_settings(settings, sqlite_url("microblog.db"))
         default_openid_providers(settings)
@@ -162,7 +168,7 @@ class DevelopmentConfig(Config):
     LOCAL_PROVIDERS_URL = "http://127.0.0.1:5000"  # run.py sets it from --host and --port
 
     @classmethod
-    def finalise(cls, settings):
+    def finalise(cls, settings: Settings) -> None:
         super().finalise(settings)
         if not settings.get("SECRET_KEY"):
             settings["SECRET_KEY"] = dev_secret_key()
@@ -178,7 +184,7 @@ class TestingConfig(Config):
     POST_RATE_LIMIT = "1000 per minute"
 
     @classmethod
-    def finalise(cls, settings):
+    def finalise(cls, settings: Settings) -> None:
         if not settings.get("SECRET_KEY"):
             settings["SECRET_KEY"] = secrets.token_hex(32)
         database_settings(settings, "sqlite:///:memory:")
@@ -196,10 +202,10 @@ class ProductionConfig(Config):
     LOG_REQUESTS = True
 
     @classmethod
-    def finalise(cls, settings):
+    def finalise(cls, settings: Settings) -> None:
         super().finalise(settings)
         # Bound values (session tokens among them) never appear in database error messages or logs.
-        engine_options = {"hide_parameters": True}
+        engine_options: dict[str, bool] = {"hide_parameters": True}
         if not settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             # A database restart or failover must not break the first request on each old connection.
             engine_options["pool_pre_ping"] = True
@@ -242,7 +248,7 @@ PARSED_WHEN_SET = {
 NOT_FROM_ENVIRONMENT = {"OIDC_PROVIDERS"}
 
 
-def _parse_env_value(raw, current, key=None):
+def _parse_env_value(raw: str, current: object, key: str | None = None) -> Any:
     """Convert an environment string to the type of the setting it overrides."""
     if key in PARSED_WHEN_SET:
         return PARSED_WHEN_SET[key](raw)
@@ -259,7 +265,11 @@ def _parse_env_value(raw, current, key=None):
     return raw
 
 
-def load_config(name=None, overrides=None, environ=None):
+def load_config(
+    name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
     """Build the settings dict for a config name, applying environment overrides."""
     environ = os.environ if environ is None else environ
     name = name or environ.get("MICROBLOG_CONFIG", "development")
@@ -279,7 +289,7 @@ def load_config(name=None, overrides=None, environ=None):
     return settings
 
 
-def local_provider_settings(settings):
+def local_provider_settings(settings: Settings) -> Settings:
     """OPENID_PROVIDERS and OIDC_PROVIDERS with the local test providers served at LOCAL_PROVIDERS_URL.
 
     The site knows the local providers (devproviders/, mounted beside it by run.py and the tests)
@@ -307,14 +317,14 @@ def local_provider_settings(settings):
     }
 
 
-def oidc_providers(settings, environ):
+def oidc_providers(settings: Settings, environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """The OpenID Connect providers enabled by OIDC_<NAME>_* settings, by lower-case name.
 
     Values come from the environment, then from settings (overrides) of the same names; a
     ready-made OIDC_PROVIDERS dict in the overrides is kept. A provider is enabled by its client
     id and secret; its issuer comes from OIDC_<NAME>_ISSUER or a preset, its label likewise.
     """
-    found = {}
+    found: dict[str, dict[str, str]] = {}
     for source in (environ, settings):
         for key, value in source.items():
             match = OIDC_SETTING.match(key)
@@ -327,7 +337,7 @@ def oidc_providers(settings, environ):
     return providers
 
 
-def _oidc_provider(name, values, settings):
+def _oidc_provider(name: str, values: Mapping[str, str], settings: Settings) -> dict[str, str]:
     """One provider's settings, checked: client id and secret, an issuer, a label."""
     prefix = f"OIDC_{name.upper()}_"
     if not OIDC_NAME.match(name) or name in OIDC_RESERVED_NAMES:
