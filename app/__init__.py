@@ -2,19 +2,25 @@
 
 import logging
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, abort, g, redirect, render_template, request, url_for
-from flask_login import current_user, user_loaded_from_cookie
+from flask import Flask, Response, abort, g, redirect, render_template, request, url_for
+from flask_login import LoginManager, current_user, user_loaded_from_cookie
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import SecurityError
+from werkzeug.exceptions import HTTPException, SecurityError
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.static_files import register_static_fingerprints
 from config import BASE_DIR, ConfigError, load_config
 
+if TYPE_CHECKING:
+    from app.models import User  # for annotations only; the factory imports modules where it uses them
+
 MIGRATIONS_DIR = BASE_DIR / "migrations"
 
 
-def create_app(config_name=None, overrides=None):
+def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app for a config name (default: MICROBLOG_CONFIG) with optional overrides."""
     try:
         settings = load_config(config_name, overrides)
@@ -35,7 +41,7 @@ def create_app(config_name=None, overrides=None):
     return app
 
 
-def register_logging(app):
+def register_logging(app: Flask) -> None:
     """Log levels; JSON lines on stdout and a line per request where configured (production)."""
     from app.ops.logs import configure_logging
 
@@ -51,16 +57,16 @@ PROXY_FIX_SETTINGS = {
 }
 
 
-def register_proxy_fix(app):
+def register_proxy_fix(app: Flask) -> None:
     """Trust X-Forwarded-* headers, but only from as many proxies as the PROXY_FIX_* settings say."""
     counts = {arg: int(app.config[key]) for arg, key in PROXY_FIX_SETTINGS.items()}
     if any(counts.values()):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, **counts)
+        app.wsgi_app = ProxyFix(app.wsgi_app, **counts)  # type: ignore[method-assign]  # Flask's documented way
 
 
-def register_operations(app):
+def register_operations(app: Flask) -> None:
     """Health check, the 503 page for database outages, and the `flask openid-cleanup` command."""
     from app.ops import bp as ops_bp
     from app.ops.cli import register_commands
@@ -73,7 +79,7 @@ def register_operations(app):
         app.logger.warning("RATELIMIT_STORAGE_URI is memory://: each worker counts sign-in attempts alone")
 
 
-def register_extensions(app):
+def register_extensions(app: Flask) -> None:
     """Bind every extension object to the app."""
     from app.auth.openid2.consumer import MicroblogOpenID
     from app.auth.openid2.store import DatabaseOpenIDStore
@@ -101,20 +107,20 @@ def register_extensions(app):
     install_openid_fetcher()  # process-wide; each fetch follows the current app's policy
 
 
-def configure_login(manager):
+def configure_login(manager: LoginManager) -> None:
     """Tell Flask-Login how to find users and where the login page is."""
     manager.login_view = "auth.login"
     manager.login_message = "Please sign in to see this page."
     manager.login_message_category = "info"
 
     @manager.user_loader
-    def load_user(token):
+    def load_user(token: str) -> "User | None":
         from app.auth.devices import load_user_and_device
 
         return load_user_and_device(token)  # the user and this browser's device session, one query
 
     @manager.unauthorized_handler
-    def send_to_login():
+    def send_to_login() -> BaseResponse:
         from flask import flash
 
         flash(manager.login_message, manager.login_message_category)
@@ -122,7 +128,7 @@ def configure_login(manager):
         return redirect(url_for(manager.login_view, next=target))
 
 
-def register_blueprints(app):
+def register_blueprints(app: Flask) -> None:
     """Attach the blueprints."""
     from app.account import bp as account_bp
     from app.auth import bp as auth_bp
@@ -135,28 +141,28 @@ def register_blueprints(app):
     app.register_blueprint(profile_bp)
 
 
-def register_request_hooks(app):
+def register_request_hooks(app: Flask) -> None:
     """Per-request set-up: g.user, absolute session lifetime."""
     from app.auth.session import drop_expired_session, restart_session_clock, session_expired
 
     @app.before_request
-    def refuse_nul_in_url():
+    def refuse_nul_in_url() -> None:
         # No page takes a NUL byte; PostgreSQL cannot even compare one, so stop it at the door.
         if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
             abort(400)
 
     @app.before_request
-    def load_signed_in_user():
+    def load_signed_in_user() -> None:
         if current_user.is_authenticated and session_expired():
             drop_expired_session()
         g.user = current_user
 
     @user_loaded_from_cookie.connect_via(app)
-    def remembered_user_loaded(sender, user):
+    def remembered_user_loaded(sender: Flask, user: "User") -> None:
         restart_session_clock()
 
 
-def register_errorhandlers(app):
+def register_errorhandlers(app: Flask) -> None:
     """Plain-words error pages instead of tracebacks."""
     messages = {
         400: "Bad request",
@@ -167,7 +173,7 @@ def register_errorhandlers(app):
         500: "Something went wrong",
     }
 
-    def render_error(error):
+    def render_error(error: HTTPException) -> tuple[str, int]:
         code = getattr(error, "code", 500) or 500
         if code == 500:
             from app.extensions import db
@@ -187,7 +193,7 @@ def register_errorhandlers(app):
         return body, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(CSRFError)
-    def csrf_error(error):
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
         message = (
             "This form has expired or did not come from this site. "
             "Please go back, reload the page and try again."
@@ -195,7 +201,7 @@ def register_errorhandlers(app):
         return render_template("errors/error.html", code=400, title="Form expired", message=message), 400
 
 
-def register_security_headers(app):
+def register_security_headers(app: Flask) -> None:
     """Headers on every response: CSP without inline script, nosniff, referrer policy, HSTS."""
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -203,7 +209,7 @@ def register_security_headers(app):
     )
 
     @app.after_request
-    def add_security_headers(response):
+    def add_security_headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

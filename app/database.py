@@ -11,13 +11,13 @@ BASELINE_REVISION = "0001"
 VERSION_TABLE = "alembic_version"
 
 
-def unversioned_legacy_database():
+def unversioned_legacy_database() -> bool:
     """Whether the app's tables exist without Alembic's version table (made by db.create_all)."""
     tables = set(inspect(db.engine).get_table_names())
     return "user" in tables and VERSION_TABLE not in tables
 
 
-def ensure_schema():
+def ensure_schema() -> None:
     """Apply every migration not yet applied; existing tables and their rows are kept.
 
     A database created before migrations existed is first marked as being at

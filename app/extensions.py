@@ -1,6 +1,6 @@
 """Extension objects, created once here and bound to the app in the factory."""
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from flask import current_app
 from flask_limiter import Limiter
@@ -9,9 +9,15 @@ from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 from werkzeug.local import LocalProxy
 
 from app.migrating import LazyMigrate
+
+if TYPE_CHECKING:
+    from authlib.integrations.flask_client import OAuth
+
+    from app.auth.openid2.consumer import MicroblogOpenID
 
 OPENID2_EXTENSION = "microblog_openid2"
 
@@ -24,13 +30,26 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+class Base(DeclarativeBase):
+    """The models' declarative base (Flask-SQLAlchemy builds db.Model from it)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    # mypy cannot use a class held in an attribute (db.Model) as a base class (python/mypy#8603).
+    # db.Model is Base's body and bases plus Flask-SQLAlchemy's mixins, so models are checked as Base's.
+    Model = Base
+else:
+    Model = db.Model
 migrate = LazyMigrate()  # the real Flask-Migrate loads only for migrations
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 # Authlib's OAuth registry serves a single app, so each app gets its own (made in create_app)
 # and `oauth` is the current app's, as flask.current_app is.
-oauth: Any = LocalProxy(lambda: current_app.extensions["authlib.integrations.flask_client"])
+oauth = cast("OAuth", LocalProxy(lambda: current_app.extensions["authlib.integrations.flask_client"]))
 # Flask-OpenID's object holds its app and store, so each app gets its own too (made in create_app).
-oid: Any = LocalProxy(lambda: current_app.extensions[OPENID2_EXTENSION])
+oid = cast("MicroblogOpenID", LocalProxy(lambda: current_app.extensions[OPENID2_EXTENSION]))

@@ -5,11 +5,20 @@ it. The `flask db ...` commands and ensure_schema() load the real Flask-Migrate
 on first use; serving pages never does.
 """
 
+from typing import Any, Protocol
+
 import click
-from flask import current_app
+from flask import Flask, current_app
+from flask_sqlalchemy import SQLAlchemy
 
 
-def migrate_commands():
+class MigrateConfig(Protocol):
+    """What Flask-Migrate keeps in app.extensions["migrate"] (its private _MigrateConfig), as used here."""
+
+    directory: str
+
+
+def migrate_commands() -> click.Group:
     """Flask-Migrate's own `db` command group (imports Alembic)."""
     from flask_migrate.cli import db
 
@@ -19,17 +28,17 @@ def migrate_commands():
 class MigrateCommands(click.Group):
     """`flask db`: Flask-Migrate's command group, imported only when `flask db ...` runs."""
 
-    def get_params(self, ctx):
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         return migrate_commands().get_params(ctx)
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return migrate_commands().list_commands(ctx)
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         load_migrate(current_app)
         return migrate_commands().get_command(ctx, name)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import OperationalError
 
         from app.ops.startup import database_error_line
@@ -46,14 +55,14 @@ class MigrateCommands(click.Group):
 class LazyMigrate:
     """Stands in for flask_migrate.Migrate: remembers its settings, binds the real one on demand."""
 
-    def init_app(self, app, db, **settings):
+    def init_app(self, app: Flask, db: SQLAlchemy, **settings: Any) -> None:
         app.extensions["migrate_settings"] = (db, settings)
         app.cli.add_command(
             MigrateCommands("db", help="Perform database migrations (Flask-Migrate, Alembic).")
         )
 
 
-def load_migrate(app):
+def load_migrate(app: Flask) -> MigrateConfig:
     """Bind the real Flask-Migrate to app (once); return its config (app.extensions['migrate'])."""
     if "migrate" not in app.extensions:
         from flask_migrate import Migrate

@@ -7,24 +7,24 @@ from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.providers import OPENID2_ISSUER as OPENID2_ISSUER  # re-exported: identities store it
 
 NICKNAME_MAX = 64
 POST_MAX = 140
 
 
-def utcnow():
+def utcnow() -> datetime:
     """Return the current time as a timezone-aware UTC datetime."""
     return datetime.now(UTC)
 
 
-def new_session_token():
+def new_session_token() -> str:
     """Return a fresh random token identifying a user's sign-ins (see User.get_id)."""
     return secrets.token_urlsafe(32)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person using the microblog; identities link their sign-in accounts."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,11 +47,11 @@ class User(UserMixin, db.Model):
         None  # this request's device session: set by the user loader and at sign-in
     )
 
-    def get_id(self):
+    def get_id(self) -> str:
         """Flask-Login's id: this browser's device session token, so ending that session signs it out."""
         return self.device.session_token if self.device is not None else self.session_token
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<User {self.nickname!r}>"
 
 
@@ -59,7 +59,7 @@ class User(UserMixin, db.Model):
 Index("uq_user_nickname_lower", func.lower(User.nickname), unique=True)
 
 
-class Identity(db.Model):
+class Identity(Model):
     """A verified sign-in identifier linked to a user.
 
     OpenID 2.0: issuer is "openid2" and subject the claimed identifier exactly as
@@ -78,7 +78,7 @@ class Identity(db.Model):
     user: Mapped[User] = relationship(back_populates="identities")
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """A device session: one browser's sign-in, recorded so it can be listed and ended on the server.
 
     `session_token` is the random public id that the session cookie and the remember cookie carry
@@ -98,7 +98,7 @@ class UserSession(db.Model):
     method: Mapped[str] = mapped_column(String(255), default="")
 
 
-class SecurityEvent(db.Model):
+class SecurityEvent(Model):
     """Something that happened to an account's security: shown to its owner only."""
 
     __tablename__ = "security_event"
@@ -111,7 +111,7 @@ class SecurityEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Post(db.Model):
+class Post(Model):
     """A short message written by a user."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,7 +122,7 @@ class Post(db.Model):
     author: Mapped[User] = relationship(back_populates="posts")
 
 
-class OpenIDAssociation(db.Model):
+class OpenIDAssociation(Model):
     """A python3-openid association shared by every worker (see app.auth.openid2.store)."""
 
     __tablename__ = "openid_association"
@@ -138,7 +138,7 @@ class OpenIDAssociation(db.Model):
     expires: Mapped[int] = mapped_column(Integer, index=True)
 
 
-class OpenIDNonce(db.Model):
+class OpenIDNonce(Model):
     """A used OpenID response nonce; the unique key makes replays fail in any worker."""
 
     __tablename__ = "openid_nonce"

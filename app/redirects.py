@@ -3,11 +3,12 @@
 from urllib.parse import urlsplit
 
 from flask import redirect, url_for
+from werkzeug.wrappers import Response
 
 from app.text import has_control_characters
 
 
-def safe_next(target):
+def safe_next(target: object) -> str | None:
     """Return target if it is a same-site relative path, else None.
 
     Browsers are forgiving about what they treat as another host: `//x`,
@@ -27,6 +28,6 @@ def safe_next(target):
     return target
 
 
-def redirect_next(target, fallback="main.index"):
+def redirect_next(target: object, fallback: str = "main.index") -> Response:
     """Redirect to target when it is safe, else to the fallback endpoint."""
     return redirect(safe_next(target) or url_for(fallback))
