@@ -10,8 +10,9 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TextIO
 
-from flask import g, request
+from flask import Flask, Response, g, request
 from flask.logging import default_handler
 
 REQUEST_LOGGER = "microblog.request"
@@ -23,7 +24,7 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 class JsonFormatter(logging.Formatter):
     """Format a record as one line of JSON: time, level, logger, message and extra fields."""
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -39,22 +40,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class StdoutHandler(logging.StreamHandler):
+class StdoutHandler(logging.StreamHandler[TextIO]):
     """A stream handler that always writes to the current sys.stdout."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(sys.stdout)
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stdout
 
     @stream.setter
-    def stream(self, value):
+    def stream(self, value: TextIO) -> None:
         pass
 
 
-def configure_logging(app):
+def configure_logging(app: Flask) -> None:
     """Set the log level; with LOG_FORMAT=json, send every log line to stdout as JSON."""
     level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
     root = logging.getLogger()
@@ -73,17 +74,17 @@ def configure_logging(app):
         register_request_log(app)
 
 
-def register_request_log(app):
+def register_request_log(app: Flask) -> None:
     """Log one line per request, timed from before every other hook."""
     logger = logging.getLogger(REQUEST_LOGGER)
 
-    def start_timer():
+    def start_timer() -> None:
         g.request_started = time.perf_counter()
 
     app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
 
     @app.after_request
-    def log_request(response):
+    def log_request(response: Response) -> Response:
         started = g.get("request_started", time.perf_counter())
         fields = {
             "method": request.method,

@@ -23,14 +23,14 @@ UPDATING_MESSAGE = (
 )
 
 
-def is_outage(error):
+def is_outage(error: Exception) -> bool:
     """Whether a database error means the database is unreachable or unusable right now."""
     return isinstance(error, OperationalError | PoolTimeout) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
 
 
-def forget_session():
+def forget_session() -> None:
     """Drop the failed transaction; the connection may already be gone."""
     try:
         db.session.rollback()
@@ -69,7 +69,7 @@ def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
 
 
-def unstorable_input(error):
+def unstorable_input(error: DataError) -> tuple[str, int]:
     """Answer 400 when the database refuses a value as such (e.g. a NUL byte on PostgreSQL)."""
     log.info("database refused a value: %s", type(getattr(error, "orig", error)).__name__)
     forget_session()
@@ -79,7 +79,7 @@ def unstorable_input(error):
     return render_template("errors/error.html", code=400, title="Bad request", message=message), 400
 
 
-def register_outage_handler(app):
+def register_outage_handler(app: Flask) -> None:
     """Turn database outages anywhere in a request into the 503 page, refused values into a 400."""
     app.register_error_handler(DataError, unstorable_input)
     app.register_error_handler(OperationalError, database_unavailable)
