@@ -7,7 +7,7 @@ that did not succeed. Users are found by the verified identity only, never by an
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from flask import flash, redirect, session, url_for
 from sqlalchemy import select, update
@@ -171,7 +171,7 @@ def note_identity_used(sign_in: VerifiedSignIn) -> None:
     db.session.commit()
 
 
-def finish_pending_sign_in(user: User, pending: dict[str, Any]) -> Response:
+def finish_pending_sign_in(user: User, pending: "PendingSignIn") -> Response:
     """Sign in the account just created at the nickname step, keeping remember-me and next."""
     sign_in = pending["sign_in"]
     note_identity_used(sign_in)
@@ -181,6 +181,14 @@ def finish_pending_sign_in(user: User, pending: dict[str, Any]) -> Response:
 
 
 # --- A first sign-in waiting for its nickname (kept in the signed session as plain JSON) -----------
+
+
+class PendingSignIn(TypedDict):
+    """A checked pending sign-in, as load_pending returns it."""
+
+    sign_in: VerifiedSignIn
+    remember: bool
+    next: str | None
 
 
 def suggested_nickname(sign_in: VerifiedSignIn) -> str:
@@ -201,14 +209,20 @@ def save_pending(sign_in: VerifiedSignIn, remember: bool, next_url: str | None) 
     }
 
 
-def load_pending() -> dict[str, Any] | None:
+def load_pending() -> "PendingSignIn | None":
     """The pending sign-in as a dict with a `sign_in`, or None when missing, malformed or expired."""
     data = session.get(PENDING_KEY)
     if not isinstance(data, dict):
         return None
     created = data.get("created_at")
     issuer, subject = data.get("issuer"), data.get("subject")
-    if not isinstance(created, int) or not all(isinstance(v, str) and v for v in (issuer, subject)):
+    if not (
+        isinstance(created, int)
+        and isinstance(issuer, str)
+        and isinstance(subject, str)
+        and issuer
+        and subject
+    ):
         return None
     if not 0 <= time.time() - created <= PENDING_LIFETIME:
         return None
@@ -222,7 +236,7 @@ def load_pending() -> dict[str, Any] | None:
     }
 
 
-def drop_pending() -> dict[str, Any] | None:
+def drop_pending() -> "PendingSignIn | None":
     """Forget the pending sign-in; returns what it held (or None)."""
     pending = load_pending()
     session.pop(PENDING_KEY, None)

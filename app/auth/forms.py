@@ -22,7 +22,7 @@ class IdentifierError(ValueError):
     """The identifier cannot be used; the message is safe to show."""
 
 
-def normalise_identifier(raw):
+def normalise_identifier(raw: str | None) -> str:
     """Validate an OpenID identifier and normalise it as python3-openid does.
 
     Accepts http(s) URLs and bare names such as `example.com` (which become
@@ -54,7 +54,7 @@ def normalise_identifier(raw):
     return normalised
 
 
-def identifier_from_provider(template, username):
+def identifier_from_provider(template: str, username: str | None) -> str:
     """Fill a provider's identifier template with the username it asks for."""
     if USERNAME_PLACEHOLDER not in template:
         return template
@@ -83,7 +83,7 @@ class NicknameForm(FlaskForm):
         description="Letters, digits, '_', '.' or '-'. Others see it on your posts and profile.",
     )
 
-    def validate_nickname(self, field):
+    def validate_nickname(self, field: StringField) -> None:
         problem = nickname_problem(field.data)
         if problem:
             raise ValidationError(problem)

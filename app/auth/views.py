@@ -1,5 +1,7 @@
 """Views shared by both protocols: the login page, the "Choose your nickname" step, logout."""
 
+from collections.abc import Mapping
+
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -10,6 +12,7 @@ from app.auth.flow import (
     PENDING_KEY,
     PENDING_LIFETIME,
     NicknameTakenError,
+    PendingSignIn,
     create_account,
     drop_pending,
     finish_pending_sign_in,
@@ -67,7 +70,7 @@ def restart_sign_in() -> Response:
     return redirect(url_for("auth.login"))
 
 
-def render_nickname_step(form: NicknameForm, pending: dict) -> str:
+def render_nickname_step(form: NicknameForm, pending: PendingSignIn) -> str:
     """The "Choose your nickname" page for a pending first sign-in."""
     sign_in = pending["sign_in"]
     provider = identity_label(sign_in.issuer, sign_in.subject)
@@ -92,10 +95,12 @@ def confirm_nickname() -> Response | str:
     form = NicknameForm()
     if not form.validate():
         return render_nickname_step(form, pending)
+    assert form.nickname.data is not None  # validate() refused a missing or empty nickname
     try:
         user = create_account(pending["sign_in"], form.nickname.data)
     except NicknameTakenError:
-        form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")
+        # The stubs say Sequence: errors is a tuple before validation and a list after it.
+        form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")  # type: ignore[attr-defined]
         return render_nickname_step(form, pending)
     return finish_pending_sign_in(user, pending)
 
@@ -103,7 +108,7 @@ def confirm_nickname() -> Response | str:
 @bp.post("/login/nickname/cancel")
 def cancel_nickname() -> Response:
     """Forget the pending sign-in; no account is created."""
-    pending = drop_pending() or {}
+    pending: Mapping[str, object] = drop_pending() or {}
     flash("Sign-in cancelled. No account was created.", "info")
     return redirect(url_for("auth.login", next=pending.get("next")))
 

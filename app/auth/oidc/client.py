@@ -3,6 +3,8 @@
 import logging
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
@@ -10,6 +12,7 @@ from authlib.integrations.flask_client import FlaskOAuth2App
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, request, session, url_for
 from joserfc.errors import JoseError
+from werkzeug.wrappers import Response
 
 from app.auth.flow import SignInFailed, VerifiedSignIn
 from app.extensions import oauth
@@ -54,12 +57,13 @@ class CheckedOAuth2App(FlaskOAuth2App):
     provider: Provider
     metadata_ttl: float = 24 * 3600
 
-    def load_server_metadata(self):
+    def load_server_metadata(self) -> dict[str, Any]:
         metadata = self.server_metadata
         if "_loaded_at" in metadata and time.time() - metadata["_loaded_at"] < self.metadata_ttl:
             return metadata
-        with self._get_session() as session:
-            response = session.request("GET", self._server_metadata_url, withhold_token=True)
+        # _get_session and _server_metadata_url are Authlib's own (private, so not in types-Authlib).
+        with self._get_session() as session:  # type: ignore[attr-defined]
+            response = session.request("GET", self._server_metadata_url, withhold_token=True)  # type: ignore[attr-defined]
             response.raise_for_status()
             document = response.json()
         metadata = checked_metadata(document, self.provider)
@@ -69,7 +73,7 @@ class CheckedOAuth2App(FlaskOAuth2App):
         return metadata
 
 
-def checked_metadata(document, provider):
+def checked_metadata(document: object, provider: Provider) -> dict[str, Any]:
     """The discovery document, refused unless usable, with the ID token algorithms pinned."""
     if not isinstance(document, dict):
         raise ProviderError("its discovery document is not a JSON object")
@@ -99,7 +103,7 @@ def endpoint_schemes(issuer: str) -> tuple[str, ...]:
     return ("https://", "http://")
 
 
-def auth_method(metadata):
+def auth_method(metadata: Mapping[str, Any]) -> str:
     """client_secret_basic, unless the provider says it takes only client_secret_post."""
     methods = metadata.get("token_endpoint_auth_methods_supported")
     if isinstance(methods, list) and "client_secret_basic" not in methods and "client_secret_post" in methods:
@@ -107,7 +111,7 @@ def auth_method(metadata):
     return "client_secret_basic"
 
 
-def client_class(provider, config):
+def client_class(provider: Provider, config: Mapping[str, Any]) -> type[CheckedOAuth2App]:
     """A CheckedOAuth2App subclass bound to this provider, the app's fetch policy and metadata TTL."""
     session_cls = safe_session_class(OAuth2Session, policy_from_config(config))
     attrs = {
@@ -118,7 +122,7 @@ def client_class(provider, config):
     return type("SafeOAuth2App", (CheckedOAuth2App,), attrs)
 
 
-def client_for(provider):
+def client_for(provider: Provider) -> CheckedOAuth2App:
     """The Authlib client for a provider, registered with the current app's registry on first use."""
     client = oauth.create_client(provider.name)
     if client is None:
@@ -133,7 +137,7 @@ def client_for(provider):
     return client
 
 
-def claims_options(provider):
+def claims_options(provider: Provider) -> dict[str, dict[str, Any]]:
     """ID token claim rules: exact issuer, audience equal to our client id, a subject.
 
     Passing claims_options replaces Authlib's default issuer check, and Authlib checks `aud`
@@ -150,12 +154,12 @@ def claims_options(provider):
 # --- The two halves of sign-in --------------------------------------------------------------------
 
 
-def callback_url(provider):
+def callback_url(provider: Provider) -> str:
     """Where the provider sends the person back (register exactly this with the provider)."""
     return url_for("auth.oidc_callback", provider=provider.name, _external=True)
 
 
-def begin_sign_in(provider):
+def begin_sign_in(provider: Provider) -> Response:
     """Redirect to the provider with PKCE (S256), state and nonce kept in this browser's session."""
     forget_older_sign_ins()
     try:
@@ -164,7 +168,7 @@ def begin_sign_in(provider):
         raise SignInFailed(failure_message(provider, exc)) from exc
 
 
-def forget_older_sign_ins(keep=MAX_PENDING_SIGN_INS - 1):
+def forget_older_sign_ins(keep: int = MAX_PENDING_SIGN_INS - 1) -> None:
     """Keep only the newest pending sign-ins, so repeated starts cannot outgrow the session cookie."""
     pending = [key for key in session if key.startswith(STATE_KEY_PREFIX)]
     pending.sort(key=lambda key: session[key].get("exp", 0) if isinstance(session[key], dict) else 0)
@@ -172,7 +176,7 @@ def forget_older_sign_ins(keep=MAX_PENDING_SIGN_INS - 1):
         session.pop(key)
 
 
-def complete_sign_in(provider):
+def complete_sign_in(provider: Provider) -> VerifiedSignIn:
     """Check the provider's answer completely and return who signed in."""
     client = client_for(provider)
     try:
@@ -196,14 +200,16 @@ def complete_sign_in(provider):
     )
 
 
-def check_issuer_parameter(provider):
+def check_issuer_parameter(provider: Provider) -> None:
     """RFC 9207: an `iss` in the answer must be this provider's (stops mix-up attacks)."""
     iss = request.args.get("iss")
     if iss is not None and provider.issuer_template is None and iss != provider.issuer:
         raise AnswerRejected(f"the answer names another issuer ({iss!r})")
 
 
-def profile_claims(client, token, claims):
+def profile_claims(
+    client: CheckedOAuth2App, token: Mapping[str, Any], claims: Mapping[str, Any]
+) -> Mapping[str, Any]:
     """The ID token's claims, with profile claims from the UserInfo endpoint when it has none.
 
     Per OpenID Connect Core 5.3.2, UserInfo is used only when its `sub` equals the ID token's.
@@ -224,14 +230,14 @@ def profile_claims(client, token, claims):
     return {**{name: info[name] for name in PROFILE_CLAIMS if name in info}, **claims}
 
 
-def profile_email(profile):
+def profile_email(profile: Mapping[str, Any]) -> str | None:
     """The email as profile data, unless the provider says it is unverified. Never used to find users."""
     if profile.get("email_verified") is False:
         return None
     return clean_email(profile.get("email"))
 
 
-def failure_message(provider, exc):
+def failure_message(provider: Provider, exc: Exception) -> str:
     """A plain message for why sign-in with a provider failed; details go to the log."""
     label = provider.label
     log.info("OpenID Connect sign-in with %s failed: %s: %s", provider.issuer, type(exc).__name__, exc)

@@ -18,6 +18,7 @@ We replace three of its defaults that are unsafe for a production site:
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, request, session, url_for
 from flask_openid import OpenID, OpenIDResponse
@@ -57,14 +58,14 @@ ENDPOINT_FIELDS = (
 )
 
 
-def endpoint_to_json(endpoint):
+def endpoint_to_json(endpoint: OpenIDServiceEndpoint | None) -> dict[str, Any] | None:
     """Describe an OpenIDServiceEndpoint as a JSON-able dict."""
     if endpoint is None:
         return None
     return {field: getattr(endpoint, field) for field in ENDPOINT_FIELDS}
 
 
-def endpoint_from_json(data):
+def endpoint_from_json(data: object) -> OpenIDServiceEndpoint | None:
     """Rebuild an OpenIDServiceEndpoint from endpoint_to_json's dict."""
     if not isinstance(data, dict):
         return None
@@ -76,7 +77,7 @@ def endpoint_from_json(data):
     return endpoint
 
 
-def manager_to_json(manager):
+def manager_to_json(manager: YadisServiceManager) -> dict[str, Any]:
     """Describe a YadisServiceManager (discovery fallback state) as a JSON-able dict."""
     return {
         "kind": "yadis_manager",
@@ -88,7 +89,7 @@ def manager_to_json(manager):
     }
 
 
-def manager_from_json(data):
+def manager_from_json(data: dict[str, Any]) -> YadisServiceManager:
     """Rebuild a YadisServiceManager from manager_to_json's dict."""
     services = [endpoint_from_json(s) for s in data.get("services", [])]
     manager = YadisServiceManager(
@@ -105,18 +106,18 @@ class JsonConsumerSession:
     Yadis service manager. Both are converted to and from plain dicts here.
     """
 
-    def _state(self):
+    def _state(self) -> dict[str, Any]:
         return session.setdefault(CONSUMER_STATE_KEY, {})
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> OpenIDServiceEndpoint | YadisServiceManager | None:
         data = session.get(CONSUMER_STATE_KEY, {})[name]
         if isinstance(data, dict) and data.get("kind") == "yadis_manager":
             return manager_from_json(data)
         return endpoint_from_json(data)
 
-    def __setitem__(self, name, value):
+    def __setitem__(self, name: str, value: object) -> None:
         if isinstance(value, YadisServiceManager):
-            encoded = manager_to_json(value)
+            encoded: dict[str, Any] | None = manager_to_json(value)
         elif isinstance(value, OpenIDServiceEndpoint):
             encoded = endpoint_to_json(value)
         else:
@@ -125,17 +126,19 @@ class JsonConsumerSession:
         state[name] = encoded
         session.modified = True
 
-    def __delitem__(self, name):
+    def __delitem__(self, name: str) -> None:
         del self._state()[name]
         session.modified = True
 
-    def get(self, name, default=None):
+    def get(
+        self, name: str, default: OpenIDServiceEndpoint | YadisServiceManager | None = None
+    ) -> OpenIDServiceEndpoint | YadisServiceManager | None:
         try:
             return self[name]
         except KeyError:
             return default
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return name in session.get(CONSUMER_STATE_KEY, {})
 
 
@@ -145,11 +148,11 @@ class MicroblogOpenID(OpenID):
     def __init__(self, app: Flask, store_factory: Callable[[], OpenIDStore]) -> None:
         super().__init__(app, store_factory=store_factory)
 
-    def get_next_url(self):
+    def get_next_url(self) -> str:
         """Flask-OpenID's own `next`/Referer fallback, narrowed to the one safe-redirect check."""
         return safe_next(request.values.get("next")) or url_for("main.index")
 
-    def _consumer(self):
+    def _consumer(self) -> openid_consumer.Consumer:
         consumer = openid_consumer.Consumer(JsonConsumerSession(), self.store_factory())
         consumer.consumer.negotiator = SHA256_FIRST
         from app.auth.openid2.hardening import harden  # late: app.auth imports extensions
@@ -157,7 +160,7 @@ class MicroblogOpenID(OpenID):
         harden(consumer)
         return consumer
 
-    def begin(self, identifier):
+    def begin(self, identifier: str) -> str:
         """Discover the provider and return the URL to send the visitor to.
 
         Raises openid.consumer.discover.DiscoveryFailure when the identifier
@@ -170,7 +173,7 @@ class MicroblogOpenID(OpenID):
         return_to = url_for("auth.openid_complete", rt=token, _external=True)
         return auth_request.redirectURL(request.host_url, return_to)
 
-    def _claim_return_to_token(self, presented):
+    def _claim_return_to_token(self, presented: str) -> str:
         """Check the attempt's return_to token and spend it, before anything is fetched.
 
         The session is a cookie, so popping the token is not enough: an old copy of the
@@ -188,7 +191,7 @@ class MicroblogOpenID(OpenID):
             raise SignInFailed(ATTEMPT_EXPIRED)
         return token
 
-    def complete(self):
+    def complete(self) -> OpenIDResponse:
         """Verify the provider's answer to this request; return an OpenIDResponse.
 
         Raises SignInFailed with a plain message when it does not verify.

@@ -6,21 +6,27 @@ that migrations, PostgreSQL and SQLite all work the same way.
 """
 
 import time
+from typing import Any, cast
 
 from openid.association import Association
 from openid.store import nonce as nonce_rules
 from openid.store.interface import OpenIDStore
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, Result, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
 
 
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows a DELETE removed (Session.execute says Result; for DML it is a CursorResult)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 class DatabaseOpenIDStore(OpenIDStore):
     """Associations and nonces in the database, so replay protection spans workers."""
 
-    def storeAssociation(self, server_url, association):  # noqa: N802 (library API)
+    def storeAssociation(self, server_url: str, association: Association) -> None:  # noqa: N802 (library API)
         """Save (or replace) an association with a provider."""
         db.session.execute(
             delete(OpenIDAssociation).where(
@@ -41,7 +47,7 @@ class DatabaseOpenIDStore(OpenIDStore):
         )
         db.session.commit()
 
-    def getAssociation(self, server_url, handle=None):  # noqa: N802
+    def getAssociation(self, server_url: str, handle: str | None = None) -> Association | None:  # noqa: N802
         """Return the newest live association for a provider (or the one with this handle)."""
         query = select(OpenIDAssociation).where(
             OpenIDAssociation.server_url == server_url,
@@ -54,7 +60,7 @@ class DatabaseOpenIDStore(OpenIDStore):
             return None
         return Association(row.handle, row.secret, row.issued, row.lifetime, row.assoc_type)
 
-    def removeAssociation(self, server_url, handle):  # noqa: N802
+    def removeAssociation(self, server_url: str, handle: str) -> bool:  # noqa: N802
         """Forget an association; return whether one existed."""
         result = db.session.execute(
             delete(OpenIDAssociation).where(
@@ -62,9 +68,9 @@ class DatabaseOpenIDStore(OpenIDStore):
             )
         )
         db.session.commit()
-        return result.rowcount > 0
+        return rows_affected(result) > 0
 
-    def useNonce(self, server_url, timestamp, salt):  # noqa: N802
+    def useNonce(self, server_url: str, timestamp: int, salt: str) -> bool:  # noqa: N802
         """Record a nonce; False when it is stale or was already used (a replay)."""
         if abs(timestamp - time.time()) > nonce_rules.SKEW:
             return False
@@ -76,16 +82,16 @@ class DatabaseOpenIDStore(OpenIDStore):
             return False
         return True
 
-    def cleanupNonces(self):  # noqa: N802
+    def cleanupNonces(self) -> int:  # noqa: N802
         """Delete nonces too old to be accepted anyway; return how many."""
         cutoff = int(time.time()) - nonce_rules.SKEW
         result = db.session.execute(delete(OpenIDNonce).where(OpenIDNonce.timestamp < cutoff))
         db.session.commit()
-        return result.rowcount
+        return rows_affected(result)
 
-    def cleanupAssociations(self):  # noqa: N802
+    def cleanupAssociations(self) -> int:  # noqa: N802
         """Delete expired associations; return how many."""
         now = int(time.time())
         result = db.session.execute(delete(OpenIDAssociation).where(OpenIDAssociation.expires < now))
         db.session.commit()
-        return result.rowcount
+        return rows_affected(result)
