@@ -5,9 +5,11 @@ it is a scan of the whole table). One extra row tells whether an older page exis
 which is all the newer/older links need.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from app.extensions import db
 
@@ -18,26 +20,26 @@ MAX_PAGE = 1_000_000_000  # keeps OFFSET inside a 64-bit integer whatever ?page=
 class Page:
     """One page of results, with what the pager links need (names as in Flask-SQLAlchemy's Pagination)."""
 
-    items: list
+    items: Sequence[Any]
     page: int
     per_page: int
     has_next: bool
     total: int | None = None  # only when asked for (count=True)
 
     @property
-    def has_prev(self):
+    def has_prev(self) -> bool:
         return self.page > 1
 
     @property
-    def prev_num(self):
+    def prev_num(self) -> int | None:
         return self.page - 1 if self.has_prev else None
 
     @property
-    def next_num(self):
+    def next_num(self) -> int | None:
         return self.page + 1 if self.has_next else None
 
 
-def paginate(query, page, per_page, count=False):
+def paginate(query: Select[Any], page: int | None, per_page: int, count: bool = False) -> Page:
     """Run query for one page (1-based; out-of-range numbers are clamped) in a single SELECT.
 
     count=True adds a second query for the total number of rows (for a "N posts" line on

@@ -8,7 +8,7 @@ from app.models import POST_MAX
 from app.text import has_control_characters
 
 
-def normalise_post(value):
+def normalise_post(value: object) -> object:
     """One newline style and no blank edges, so the length counted is the length stored."""
     if not isinstance(value, str):
         return value
@@ -20,7 +20,7 @@ class PostForm(FlaskForm):
 
     body = TextAreaField("What’s on your mind?", filters=[normalise_post])
 
-    def validate_body(self, field):
+    def validate_body(self, field: TextAreaField) -> None:
         if not field.data:
             raise ValidationError("Your post is empty. Write something first.")
         if has_control_characters(field.data, allow="\n\t"):

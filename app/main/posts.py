@@ -1,7 +1,7 @@
 """Reading and writing posts."""
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -9,7 +9,7 @@ from app.models import Post, User
 from app.pagination import paginate
 
 
-def newest_first(query):
+def newest_first(query: Select[Post]) -> Select[Post]:
     """Order a post query newest first, ties broken by id."""
     return query.order_by(Post.timestamp.desc(), Post.id.desc())
 
@@ -34,13 +34,13 @@ def latest_posts(page):
     return paginate_posts(visible_posts(), page)
 
 
-def posts_by(user, page):
+def posts_by(user: User, page: int | None) -> Page:
     """One page of a user's posts, newest first."""
     query = select(Post).where(Post.user_id == user.id).options(joinedload(Post.author))
     return paginate_posts(query, page, count=True)
 
 
-def publish_post(author, body):
+def publish_post(author: User, body: str) -> Post:
     """Save a post (already checked by PostForm) and return it."""
     post = Post(body=body, author=author)
     db.session.add(post)

@@ -48,6 +48,7 @@ def publish() -> ResponseReturnValue:
     form = PostForm()
     if not form.validate():
         return render_index(form)
+    assert form.body.data is not None  # validate_body refused a missing or empty post
     publish_post(current_user._get_current_object(), form.body.data)
     flash("Your post is live!", "success")
     return redirect(url_for("main.index"))

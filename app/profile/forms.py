@@ -9,7 +9,7 @@ from app.nicknames import nickname_problem
 from app.text import EMAIL_MAX, clean_email
 
 
-def strip(value):
+def strip(value: object) -> object:
     """Surrounding blanks are never meant."""
     return value.strip() if isinstance(value, str) else value
 
@@ -24,12 +24,12 @@ class ProfileForm(FlaskForm):
     )
     email = StringField("Email (optional)", filters=[strip], description="Only you can see it.")
 
-    def validate_nickname(self, field):
+    def validate_nickname(self, field: StringField) -> None:
         problem = nickname_problem(field.data, except_user_id=current_user.id)
         if problem:
             raise ValidationError(problem)
 
-    def validate_email(self, field):
+    def validate_email(self, field: StringField) -> None:
         if not field.data:
             return
         if len(field.data) > EMAIL_MAX or clean_email(field.data) is None:

@@ -20,13 +20,13 @@ def find_profile(nickname):
     return None if user is None or user.suspended_at is not None else user
 
 
-def identity_labels(user):
+def identity_labels(user: User) -> list[str]:
     """The providers the user signs in with, as readable names, each once, in link order."""
     labels = [identity_label(i.issuer, i.subject) for i in sorted(user.identities, key=lambda i: i.id)]
     return list(dict.fromkeys(labels))
 
 
-def update_profile(user, nickname, email):
+def update_profile(user: User, nickname: str, email: str | None) -> None:
     """Save a checked nickname and email; ProfileConflictError if the nickname went meanwhile."""
     user.nickname = nickname
     user.email = email or None

@@ -50,17 +50,19 @@ def note_nickname_change(old: str, new: str) -> None:
 
 @bp.route("/profile/edit", methods=["GET", "POST"])
 @login_required
-def edit():
+def edit() -> ResponseReturnValue:
     """Let the signed-in user change their nickname and email."""
     form = ProfileForm(obj=current_user) if request.method == "GET" else ProfileForm()
     if request.method == "POST" and form.validate():
+        assert form.nickname.data is not None  # validate() refused a missing or empty nickname
         try:
             # A client that leaves the email field out keeps the email; an empty field removes it.
             email = form.email.data if "email" in request.form else current_user.email
             old_nickname = current_user.nickname
             update_profile(current_user, form.nickname.data, email)
         except ProfileConflictError:
-            form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")
+            # The stubs say Sequence: errors is a tuple before validation and a list after it.
+            form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")  # type: ignore[attr-defined]
         else:
             note_nickname_change(old_nickname, current_user.nickname)
             flash("Your profile is saved.", "success")
