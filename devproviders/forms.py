@@ -23,6 +23,6 @@ class ApproveForm(FlaskForm):
     nickname = StringField("Nickname sent to the site", validators=[Optional(), Length(max=64)])
     email = StringField("Email sent to the site", validators=[Optional(), Length(max=254)])
 
-    def validate_email(self, field):
+    def validate_email(self, field: StringField) -> None:
         if field.data and clean_email(field.data) is None:
             raise ValidationError("That is not an email address.")

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from openid.extensions import ax, sreg
 from openid.server.server import ENCODE_HTML_FORM, OpenIDRequest, ProtocolError, Server
 from openid.store.memstore import MemoryStore
+from werkzeug.wrappers import Response as BaseResponse
 
 from config import LOCAL_OPENID_ICON, LOCAL_PROVIDERS_NAME
 from devproviders.common import Brand, SiteFacts, error_page, provider_app, site_address
@@ -62,7 +63,7 @@ def identity_url(name: str) -> str:
     return url_for("openid2.identity", name=name, _external=True)
 
 
-def add_profile(openid_request: Any, response: Any, nickname: str, email: str) -> None:
+def add_profile(openid_request: Any, response: Any, nickname: str | None, email: str | None) -> None:
     """Answer the SReg and AX questions of the request with the given profile."""
     data = {key: value for key, value in (("nickname", nickname), ("email", email)) if value}
     sreg_request = sreg.SRegRequest.fromOpenIDRequest(openid_request)
@@ -140,7 +141,7 @@ def identity(name: str) -> str:
 
 
 @bp.route("/endpoint", methods=["GET", "POST"])
-def endpoint() -> Response | str | tuple[str, int]:
+def endpoint() -> BaseResponse | str | tuple[str, int]:
     """The OpenID endpoint: answers protocol requests, sends people to the approval page."""
     server = openid_server()
     args = request.args.to_dict() if request.method == "GET" else request.form.to_dict()
@@ -195,6 +196,7 @@ def decide() -> Response | str:
     if not form.validate():
         return approval_page(form, openid_request)
     session.pop(PENDING_KEY, None)
+    assert form.username.data is not None  # DataRequired
     # With directed identity the person picks the account; otherwise the identifier fixed it.
     claimed = identity_url(form.username.data) if openid_request.idSelect() else openid_request.identity
     response = openid_request.answer(True, identity=claimed, claimed_id=claimed)
