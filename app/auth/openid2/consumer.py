@@ -18,7 +18,7 @@ We replace three of its defaults that are unsafe for a production site:
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from flask import Flask, request, session, url_for
 from flask_openid import OpenID, OpenIDResponse
@@ -36,6 +36,9 @@ RETURN_TO_TOKEN_KEY = "openid_rt"  # noqa: S105 (a session key, not a secret)
 ASK_FOR = ["nickname", "email"]
 RETURN_TO_NONCE_URL = "urn:microblog:return_to"  # spent return_to tokens share the nonce table
 ATTEMPT_EXPIRED = "This sign-in attempt has expired or was not started here."
+
+# What python3-openid keeps in its per-visitor session: the endpoint being tried, or discovery state.
+StoredValue: TypeAlias = OpenIDServiceEndpoint | YadisServiceManager | None
 
 # Prefer HMAC-SHA256 whenever the provider offers it; SHA1 only as a fallback.
 SHA256_FIRST = SessionNegotiator(
@@ -109,7 +112,7 @@ class JsonConsumerSession:
     def _state(self) -> dict[str, Any]:
         return session.setdefault(CONSUMER_STATE_KEY, {})
 
-    def __getitem__(self, name: str) -> OpenIDServiceEndpoint | YadisServiceManager | None:
+    def __getitem__(self, name: str) -> StoredValue:
         data = session.get(CONSUMER_STATE_KEY, {})[name]
         if isinstance(data, dict) and data.get("kind") == "yadis_manager":
             return manager_from_json(data)
@@ -130,9 +133,7 @@ class JsonConsumerSession:
         del self._state()[name]
         session.modified = True
 
-    def get(
-        self, name: str, default: OpenIDServiceEndpoint | YadisServiceManager | None = None
-    ) -> OpenIDServiceEndpoint | YadisServiceManager | None:
+    def get(self, name: str, default: StoredValue = None) -> StoredValue:
         try:
             return self[name]
         except KeyError:
