@@ -6,7 +6,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Post, User
-from app.pagination import paginate
+from app.pagination import Page, paginate
 
 
 def newest_first(query: Select[Post]) -> Select[Post]:
@@ -14,12 +14,12 @@ def newest_first(query: Select[Post]) -> Select[Post]:
     return query.order_by(Post.timestamp.desc(), Post.id.desc())
 
 
-def paginate_posts(query, page, count=False):
+def paginate_posts(query: Select[Post], page: int | None, count: bool = False) -> Page:
     """One page of a post query (authors loaded by the query itself); the total only if asked."""
     return paginate(newest_first(query), page, current_app.config["POSTS_PER_PAGE"], count=count)
 
 
-def visible_posts():
+def visible_posts() -> Select[Post]:
     """Posts whose authors are not suspended (a short, indexed list), with their authors joined in.
 
     A filter rather than a join on the suspension, so the newest posts still come straight
@@ -29,7 +29,7 @@ def visible_posts():
     return select(Post).where(Post.user_id.not_in(suspended)).options(joinedload(Post.author))
 
 
-def latest_posts(page):
+def latest_posts(page: int | None) -> Page:
     """One page of everyone's posts (suspended accounts' hidden), newest first."""
     return paginate_posts(visible_posts(), page)
 

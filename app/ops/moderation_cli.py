@@ -1,6 +1,8 @@
 """`flask posts delete ID`, `flask users suspend|unsuspend NICKNAME`, `flask users list`."""
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import click
 from flask import current_app
@@ -21,8 +23,10 @@ from app.ops.startup import database_error_line
 posts_cli = AppGroup("posts", help="Moderate posts.")
 users_cli = AppGroup("users", help="Moderate accounts: list, suspend, unsuspend.")
 
+T = TypeVar("T")
 
-def moderation_step(action):  # type: ignore[no-untyped-def]
+
+def moderation_step(action: Callable[[], T]) -> T:
     """Run action, turning 'no such user/post' or an unusable database into a one-line error (exit 1)."""
     try:
         return action()

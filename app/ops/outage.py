@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import g, render_template
+from flask import Flask, g, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout

@@ -6,9 +6,11 @@ lines); the database's from Alembic's `alembic_version` table.
 
 import ast
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -70,7 +72,8 @@ def _revision_links(path: Path) -> tuple[str, tuple[str, ...]]:
             if node.targets[0].id in ("revision", "down_revision"):
                 values[node.targets[0].id] = _literal(node.value)
     down = values.get("down_revision")
-    parents = () if down is None else (down,) if isinstance(down, str) else tuple(down)  # type: ignore[arg-type]
+    # down_revision is None, one revision, or a tuple of them (a merge).
+    parents = () if down is None else (down,) if isinstance(down, str) else tuple(cast("Iterable[str]", down))
     return str(values["revision"]), parents
 
 
@@ -130,7 +133,7 @@ def looks_like_missing_schema(error: SQLAlchemyError) -> bool:
     return str(original).lower().startswith(MISSING_SCHEMA_SQLITE)
 
 
-def startup_check(url: str, warn) -> None:  # type: ignore[no-untyped-def]
+def startup_check(url: str, warn: Callable[..., object]) -> None:
     """Log once (through warn) when the database at url is not at the latest migration, or unreachable."""
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool

@@ -12,7 +12,7 @@ class ProfileConflictError(ValueError):
     """The nickname was taken between the check and the save."""
 
 
-def find_profile(nickname):
+def find_profile(nickname: str) -> User | None:
     """The user with exactly this nickname, else one differing only in case; None if none or suspended."""
     user = db.session.scalars(select(User).where(User.nickname == nickname)).first()
     if user is None:
