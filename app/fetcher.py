@@ -19,9 +19,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from urllib.parse import urldefrag, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urldefrag, urlsplit
 
 import certifi
 import idna
@@ -32,6 +33,13 @@ from openid import fetchers as openid_fetchers
 from requests.adapters import HTTPAdapter
 from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.response import BaseHTTPResponse
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
+
+    # What a requests.PreparedRequest may carry as its body.
+    RequestBody = bytes | str | Iterable[bytes | str] | SupportsRead[bytes | str] | None
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PUBLIC_PORTS = frozenset({80, 443})
@@ -104,7 +112,7 @@ class FetchPolicy:
     ca_certs: str | None = None
 
 
-def policy_from_config(config) -> FetchPolicy:
+def policy_from_config(config: Mapping[str, Any]) -> FetchPolicy:
     """Build the policy from app config (OPENID_ALLOW_PRIVATE_HOSTS, OUTBOUND_TIMEOUT)."""
     return FetchPolicy(
         allow_private=bool(config.get("OPENID_ALLOW_PRIVATE_HOSTS", False)),
@@ -151,6 +159,7 @@ def check_url(url: str, policy: FetchPolicy) -> Target:
     url = urldefrag(url)[0]
     parts = _split_url(url)
     port = _checked_port(parts, policy)
+    assert parts.hostname is not None  # _split_url refused a URL without one
     hostname = _ascii_hostname(parts.hostname)
     return Target(
         url=url,
@@ -163,7 +172,7 @@ def check_url(url: str, policy: FetchPolicy) -> Target:
     )
 
 
-def _split_url(url):
+def _split_url(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
@@ -177,7 +186,7 @@ def _split_url(url):
     return parts
 
 
-def _checked_port(parts, policy):
+def _checked_port(parts: SplitResult, policy: FetchPolicy) -> int:
     try:
         port = parts.port
     except ValueError as exc:
@@ -190,7 +199,7 @@ def _checked_port(parts, policy):
     return port
 
 
-def _ascii_hostname(hostname):
+def _ascii_hostname(hostname: str) -> str:
     if hostname.isascii():
         return hostname
     try:
@@ -199,13 +208,13 @@ def _ascii_hostname(hostname):
         raise URLRefused(f"Invalid host name: {exc}") from None
 
 
-def _resolve(hostname, port, policy):
+def _resolve(hostname: str, port: int, policy: FetchPolicy) -> str:
     """Resolve once; refuse if any address is not public (unless allowed); return the first address."""
     try:
         infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError) as exc:
         raise FetchFailed(f"Could not resolve the host name {hostname}") from exc
-    addresses = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+    addresses = [str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
     if not addresses:
         raise FetchFailed(f"Could not resolve the host name {hostname}")
     if not policy.allow_private and not all(is_public_address(address) for address in addresses):
@@ -213,12 +222,12 @@ def _resolve(hostname, port, policy):
     return addresses[0]
 
 
-def _host_header(hostname, port, scheme):
+def _host_header(hostname: str, port: int, scheme: str) -> str:
     host = f"[{hostname}]" if ":" in hostname else hostname
     return host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
 
 
-def _request_path(parts):
+def _request_path(parts: SplitResult) -> str:
     path = parts.path or "/"
     return requote_uri(f"{path}?{parts.query}" if parts.query else path)
 
@@ -229,22 +238,22 @@ def _request_path(parts):
 class _Deadline:
     """Wall-clock budget for a fetch: remaining() raises once spent, and a timer then shuts the socket."""
 
-    def __init__(self, seconds):
+    def __init__(self, seconds: float) -> None:
         self.expires = time.monotonic() + seconds
         self.expired = False
         self._lock = threading.Lock()
-        self._socket = None
+        self._socket: socket.socket | None = None
         self._timer = threading.Timer(max(seconds, 0.0), self._expire)
         self._timer.daemon = True
         self._timer.start()
 
-    def remaining(self):
+    def remaining(self) -> float:
         left = self.expires - time.monotonic()
         if self.expired or left <= 0:
             raise FetchTimeout("The remote server took too long to answer")
         return left
 
-    def watch(self, sock):
+    def watch(self, sock: socket.socket) -> None:
         """Watch a dup of sock, so shutting it down also works after the original is TLS-wrapped."""
         with self._lock:
             self._close_watched()
@@ -252,39 +261,45 @@ class _Deadline:
             if self.expired:
                 _shutdown(self._socket)
 
-    def release(self):
+    def release(self) -> None:
         with self._lock:
             self._close_watched()
 
-    def cancel(self):
+    def cancel(self) -> None:
         self._timer.cancel()
         self.release()
 
-    def _expire(self):
+    def _expire(self) -> None:
         with self._lock:
             self.expired = True
             if self._socket is not None:
                 _shutdown(self._socket)
 
-    def _close_watched(self):
+    def _close_watched(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
 
 
-def _shutdown(sock):
+def _shutdown(sock: socket.socket) -> None:
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
 
 
-class _WatchedConnectionMixin:
+if TYPE_CHECKING:
+    _ConnectionBase = HTTPConnection  # what the mixin is mixed into, for the type checker
+else:
+    _ConnectionBase = object
+
+
+class _WatchedConnectionMixin(_ConnectionBase):
     """Hands each new TCP socket to the fetch's deadline before any TLS handshake or request."""
 
     deadline: _Deadline
 
-    def _new_conn(self):
+    def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         self.deadline.watch(sock)
         return sock
@@ -299,15 +314,17 @@ class _PinnedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
 
 
 @functools.lru_cache(maxsize=8)
-def _tls_context(ca_certs):
+def _tls_context(ca_certs: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_certs or certifi.where())
 
 
-def _open_connection(target, deadline, ca_certs):
+def _open_connection(
+    target: Target, deadline: _Deadline, ca_certs: str | None
+) -> "_PinnedHTTPConnection | _PinnedHTTPSConnection":
     """A connection to the checked IP; for https, SNI and certificate checks use the host name."""
     timeout = deadline.remaining()
     if target.scheme == "https":
-        conn = _PinnedHTTPSConnection(
+        conn: _PinnedHTTPConnection | _PinnedHTTPSConnection = _PinnedHTTPSConnection(
             target.ip,
             target.port,
             timeout=timeout,
@@ -320,12 +337,26 @@ def _open_connection(target, deadline, ca_certs):
     return conn
 
 
-def _send_once(target, method, body, headers, deadline, max_bytes, ca_certs):
+def _send_once(
+    target: Target,
+    method: str,
+    body: "RequestBody",
+    headers: Mapping[str, str | bytes] | None,
+    deadline: _Deadline,
+    max_bytes: int,
+    ca_certs: str | None,
+) -> tuple[BaseHTTPResponse, bytes]:
     """Send one request to target and return (urllib3 response, body bytes read up to max_bytes)."""
     conn = _open_connection(target, deadline, ca_certs)
     try:
+        # urllib3 annotates str header values and IO bodies; it sends requests' bytes values and any
+        # readable body as they are.
         conn.request(
-            method, target.path, body=body, headers=_hop_headers(headers, target), preload_content=False
+            method,
+            target.path,
+            body=body,  # type: ignore[arg-type]
+            headers=_hop_headers(headers, target),  # type: ignore[arg-type]
+            preload_content=False,
         )
         response = conn.getresponse()
         content = _read_capped(response, max_bytes)
@@ -339,13 +370,13 @@ def _send_once(target, method, body, headers, deadline, max_bytes, ca_certs):
     return response, content
 
 
-def _hop_headers(headers, target):
+def _hop_headers(headers: Mapping[str, str | bytes] | None, target: Target) -> dict[str, str | bytes]:
     merged = {name: value for name, value in (headers or {}).items() if name.lower() != "host"}
     merged["Host"] = target.host_header
     return merged
 
 
-def _read_capped(response, max_bytes):
+def _read_capped(response: BaseHTTPResponse, max_bytes: int) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise ResponseTooLarge(f"The response is larger than {max_bytes} bytes")
@@ -375,11 +406,18 @@ class FetchResult:
 
     final_url: str
     status: int
-    headers: dict
+    headers: dict[str, str]
     body: bytes
 
 
-def fetch(url: str, policy: FetchPolicy, *, method: str = "GET", body=None, headers=None) -> FetchResult:
+def fetch(
+    url: str,
+    policy: FetchPolicy,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> FetchResult:
     """Fetch url under policy through a safe session: the one redirect engine, every hop re-checked."""
     with make_safe_session(policy) as session:
         try:
@@ -400,7 +438,7 @@ def fetch(url: str, policy: FetchPolicy, *, method: str = "GET", body=None, head
 class SafeOpenIDFetcher(openid_fetchers.HTTPFetcher):
     """python3-openid fetcher: discovery and direct requests go through fetch() under a policy."""
 
-    def __init__(self, policy: FetchPolicy | None = None):
+    def __init__(self, policy: FetchPolicy | None = None) -> None:
         self._policy = policy
 
     @property
@@ -412,7 +450,9 @@ class SafeOpenIDFetcher(openid_fetchers.HTTPFetcher):
             return policy_from_config(current_app.config)
         return FetchPolicy()
 
-    def fetch(self, url, body=None, headers=None):
+    def fetch(
+        self, url: str, body: str | bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> openid_fetchers.HTTPResponse:
         """GET url, or POST body (check_authentication, associate); returns an openid HTTPResponse."""
         headers = dict(headers or {})
         headers.setdefault("User-Agent", openid_fetchers.USER_AGENT)
@@ -427,7 +467,7 @@ class SafeOpenIDFetcher(openid_fetchers.HTTPFetcher):
         )
 
 
-def _text_body(result):
+def _text_body(result: FetchResult) -> str | bytes:
     """Decode like python3-openid's Urllib2Fetcher: declared charset, else latin-1; bytes if that fails."""
     charset = _charset(result.headers.get("content-type", "")) or "latin1"
     try:
@@ -436,7 +476,7 @@ def _text_body(result):
         return result.body
 
 
-def _charset(content_type):
+def _charset(content_type: str) -> str | None:
     for param in content_type.split(";")[1:]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
@@ -468,14 +508,23 @@ class SafeRequestsAdapter(HTTPAdapter):
     a numeric `timeout` argument and, in a safe session, by the deadline of the whole redirect chain.
     """
 
-    def __init__(self, policy: FetchPolicy | None = None):
+    def __init__(self, policy: FetchPolicy | None = None) -> None:
         super().__init__(max_retries=0)
         self.policy = policy or FetchPolicy()
 
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
         deadline = _Deadline(self._budget(timeout))
         try:
             deadline.remaining()
+            assert request.url is not None and request.method is not None  # set by prepare()
             target = check_url(request.url, self.policy)
             ca_certs = verify if isinstance(verify, str) else self.policy.ca_certs
             raw, content = _send_once(
@@ -494,7 +543,7 @@ class SafeRequestsAdapter(HTTPAdapter):
         response._content_consumed = True
         return response
 
-    def _budget(self, timeout):
+    def _budget(self, timeout: object) -> float:
         budget = self.policy.timeout
         for deadline in (_CHAIN_DEADLINE.get(), _STEP_DEADLINE.get()):
             if deadline is not None:
@@ -504,16 +553,22 @@ class SafeRequestsAdapter(HTTPAdapter):
         return budget
 
 
-class _SafeSessionMixin:
+if TYPE_CHECKING:
+    _SessionBase = requests.Session  # what the mixin is mixed into, for the type checker
+else:
+    _SessionBase = object
+
+
+class _SafeSessionMixin(_SessionBase):
     """Mounts SafeRequestsAdapter and gives each send() one deadline for its whole redirect chain."""
 
     fetch_policy: FetchPolicy = FetchPolicy()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         mount_safe_adapter(self, self.fetch_policy)
 
-    def send(self, request, **kwargs):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if _CHAIN_DEADLINE.get() is not None:  # a redirect hop inside an outer send()
             return super().send(request, **kwargs)
         token = _CHAIN_DEADLINE.set(_chain_deadline(self.fetch_policy.timeout))
