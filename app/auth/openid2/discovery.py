@@ -9,6 +9,7 @@ collects both from the `<head>`, and the Yadis steps around it follow python3-op
 """
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -49,7 +50,15 @@ class HeadLinks:
         return None
 
 
-class _HeadCollector:
+if TYPE_CHECKING:
+    # types-lxml's protocol for parser targets (it does not exist at run time, where lxml
+    # delivers only the events a target has methods for).
+    _ParserTarget = etree.ParserTarget["HeadLinks"]
+else:
+    _ParserTarget = object
+
+
+class _HeadCollector(_ParserTarget):
     """lxml parser target: records <link> and X-XRDS-Location <meta> elements inside the first <head>."""
 
     def __init__(self) -> None:

@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from openid.association import SessionNegotiator
+from openid.association import Association, SessionNegotiator
 from openid.consumer.consumer import Consumer, GenericConsumer, ProtocolError
 from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.message import Message
@@ -31,7 +31,7 @@ class HardenedGenericConsumer(GenericConsumer):
     _diffie_hellman_required = False
     negotiator: SessionNegotiator
 
-    def _negotiateAssociation(self, endpoint: OpenIDServiceEndpoint):  # noqa: N802 - python3-openid's name
+    def _negotiateAssociation(self, endpoint: OpenIDServiceEndpoint) -> Association | None:  # noqa: N802 - python3-openid's name
         """Over plain http, offer and accept only Diffie-Hellman sessions; else stay stateless."""
         if not over_plain_http(endpoint.server_url):
             return super()._negotiateAssociation(endpoint)
@@ -47,7 +47,7 @@ class HardenedGenericConsumer(GenericConsumer):
             self.negotiator = saved
             self._diffie_hellman_required = False
 
-    def _extractAssociation(self, assoc_response: Message, assoc_session):  # noqa: N802
+    def _extractAssociation(self, assoc_response: Message, assoc_session: object) -> Association:  # noqa: N802
         """Refuse an answer that hands over the key in clear (OpenID 1 lets a provider do so)."""
         if self._diffie_hellman_required and self._answered_session_type(assoc_response) == PLAINTEXT:
             raise ProtocolError("The provider offered an unencrypted association over plain http")
