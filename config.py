@@ -73,7 +73,7 @@ def database_settings(settings: Settings, default_url: str) -> None:
         }
 
 
-def postgres_engine_options(settings):
+def postgres_engine_options(settings: Settings) -> dict[str, Any]:
     """Connect timeout, server-side statement timeout and TCP keepalives, so a silent server fails fast."""
     statement_ms = int(float(settings["DATABASE_STATEMENT_TIMEOUT"]) * 1000)
     return {
@@ -239,7 +239,7 @@ CONFIGS = {
 
 
 # Settings whose default is None, with the parser of their value.
-PARSED_WHEN_SET = {
+PARSED_WHEN_SET: dict[str, Callable[[str], Any]] = {
     "WTF_CSRF_TIME_LIMIT": int,
     "OPENID_PROVIDERS": json.loads,
     "TRUSTED_HOSTS": lambda raw: [item.strip() for item in raw.split(",") if item.strip()] or None,

@@ -187,7 +187,7 @@ def register_errorhandlers(app: Flask) -> None:
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(SecurityError)
-    def untrusted_host(error):
+    def untrusted_host(error: SecurityError) -> tuple[str, int, dict[str, str]]:
         # Not the templated page: building its links needs the very Host that was refused.
         body = "Bad request: this site does not answer to that host name."
         return body, 400, {"Content-Type": "text/plain; charset=utf-8"}

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, ExecutionContext
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 1.0
@@ -88,16 +89,30 @@ def guard_statements(engine: Engine, seconds: float) -> None:
     """Give every statement on engine a client-side deadline of seconds + a grace period."""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def before(conn, cursor, statement, parameters, context, executemany):
+    def before(
+        conn: Connection,
+        cursor: DBAPICursor,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
         fd = _socket_fd(cursor)
         deadline = seconds + GRACE_SECONDS
         conn.info["sql_watchdog"] = None if fd is None else WATCHDOG.start_statement(fd, deadline)
 
     @event.listens_for(engine, "after_cursor_execute")
-    def after(conn, cursor, statement, parameters, context, executemany):
+    def after(
+        conn: Connection,
+        cursor: DBAPICursor,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
         WATCHDOG.finish_statement(conn.info.pop("sql_watchdog", None))
 
     @event.listens_for(engine, "handle_error")
-    def failed(context):
+    def failed(context: ExceptionContext) -> None:
         if context.connection is not None:
             WATCHDOG.finish_statement(context.connection.info.pop("sql_watchdog", None))
