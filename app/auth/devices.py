@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from flask import current_app, request
 from flask_login import current_user
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, Result, delete, select, update
 
 from app.extensions import db
 from app.models import User, UserSession, new_session_token, utcnow
@@ -170,9 +170,9 @@ def end_all_sessions(user: User) -> int:
     return deleted(result)
 
 
-def deleted(result: Any) -> int:
+def deleted(result: Result[Any]) -> int:
     """How many rows a DELETE removed."""
-    return int(cast(CursorResult, result).rowcount or 0)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def remove_expired_sessions() -> int:
