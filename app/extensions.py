@@ -17,8 +17,6 @@ from app.migrating import LazyMigrate
 if TYPE_CHECKING:
     from authlib.integrations.flask_client import OAuth
 
-    from app.auth.openid2.consumer import MicroblogOpenID
-
 OPENID2_EXTENSION = "microblog_openid2"
 
 # Named constraints, so migrations can alter them on every database (SQLite included).
@@ -51,5 +49,5 @@ limiter = Limiter(key_func=get_remote_address)
 # Authlib's OAuth registry serves a single app, so each app gets its own (made in create_app)
 # and `oauth` is the current app's, as flask.current_app is.
 oauth = cast("OAuth", LocalProxy(lambda: current_app.extensions["authlib.integrations.flask_client"]))
-# Flask-OpenID's object holds its app and store, so each app gets its own too (made in create_app).
-oid = cast("MicroblogOpenID", LocalProxy(lambda: current_app.extensions[OPENID2_EXTENSION]))
+# Flask-OpenID's object holds its app and store, so each app gets its own too, made in create_app
+# under OPENID2_EXTENSION; `app.auth.openid2.consumer.oid` is the current app's.

@@ -8,9 +8,9 @@ from openid.store.nonce import SKEW
 from sqlalchemy import func, select
 
 from app.auth.flow import SignInFailed
-from app.auth.openid2.consumer import RETURN_TO_TOKEN_KEY
+from app.auth.openid2.consumer import RETURN_TO_TOKEN_KEY, oid
 from app.auth.openid2.store import DatabaseOpenIDStore
-from app.extensions import db, oid
+from app.extensions import db
 from app.models import OpenIDNonce
 
 URL = "https://op.example/endpoint"

@@ -18,17 +18,19 @@ We replace three of its defaults that are unsafe for a production site:
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
-from flask import Flask, request, session, url_for
+from flask import Flask, current_app, request, session, url_for
 from flask_openid import OpenID, OpenIDResponse
 from openid.association import SessionNegotiator
 from openid.consumer import consumer as openid_consumer
 from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.store.interface import OpenIDStore
 from openid.yadis.manager import YadisServiceManager
+from werkzeug.local import LocalProxy
 
 from app.auth.flow import SignInFailed
+from app.extensions import OPENID2_EXTENSION
 from app.redirects import safe_next
 
 CONSUMER_STATE_KEY = "openid_consumer"
@@ -209,3 +211,7 @@ class MicroblogOpenID(OpenID):
         if result.status == openid_consumer.SETUP_NEEDED:
             raise SignInFailed("The provider needs you to sign in there first.")
         raise SignInFailed("The provider's answer could not be verified. Please try again.")
+
+
+# The current app's MicroblogOpenID (each app gets its own in create_app), as flask.current_app is.
+oid = cast("MicroblogOpenID", LocalProxy(lambda: current_app.extensions[OPENID2_EXTENSION]))

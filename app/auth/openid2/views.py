@@ -10,9 +10,10 @@ from app.auth import bp
 from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_sign_in, remember_intent
 from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
 from app.auth.intent import back_to_account, begin_intent, requested_intent
+from app.auth.openid2.consumer import oid
 from app.auth.outbound import sign_in_step
 from app.auth.views import Page, login_rate_limit, render_login
-from app.extensions import csrf, limiter, oid
+from app.extensions import csrf, limiter
 from app.providers import OPENID2_ISSUER, Provider, openid2_provider, openid2_providers
 
 log = logging.getLogger(__name__)
