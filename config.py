@@ -24,7 +24,7 @@ OIDC_SETTING = re.compile(r"^OIDC_([A-Z0-9_]+?)_(CLIENT_ID|CLIENT_SECRET|ISSUER|
 OIDC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
 OIDC_RESERVED_NAMES = {LOCAL_OIDC_NAME}  # the development provider
 SECRET_KEY_MIN = 32  # characters; production refuses shorter keys
-MAKE_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105 - a recipe
+SECRET_KEY_RECIPE = "python3 -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105 - a recipe
 
 # The settings dict load_config builds (what app.config holds): values of many types, by name.
 Settings = dict[str, Any]
@@ -216,13 +216,13 @@ class ProductionConfig(Config):
         if not settings.get("SECRET_KEY"):
             raise ConfigError(
                 "SECRET_KEY is not set: production refuses to start without it "
-                f"(set the SECRET_KEY environment variable; make one with: {MAKE_SECRET_KEY})."
+                f"(set the SECRET_KEY environment variable; make one with: {SECRET_KEY_RECIPE})."
             )
         if len(settings["SECRET_KEY"]) < SECRET_KEY_MIN:
             length = len(settings["SECRET_KEY"])
             raise ConfigError(
                 f"SECRET_KEY is too short ({length} characters): production needs at least "
-                f"{SECRET_KEY_MIN}. Make one with: {MAKE_SECRET_KEY}"
+                f"{SECRET_KEY_MIN}. Make one with: {SECRET_KEY_RECIPE}"
             )
         if settings.get("DEV_OPENID_PROVIDER"):
             raise ConfigError(
