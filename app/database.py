@@ -1,7 +1,9 @@
 """Bringing a database to the current schema, safely and repeatably, through the Alembic migrations."""
 
+from typing import Any, cast
+
 from flask import current_app
-from sqlalchemy import inspect
+from sqlalchemy import CursorResult, Result, inspect
 
 from app.extensions import db
 from app.migrating import load_migrate
@@ -9,6 +11,11 @@ from app.migrating import load_migrate
 # The first migration: databases created before migrations existed already have its tables.
 BASELINE_REVISION = "0001"
 VERSION_TABLE = "alembic_version"
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows a DELETE or UPDATE changed (for DML, Session.execute returns a CursorResult)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def unversioned_legacy_database() -> bool:

@@ -7,12 +7,12 @@ signs a user out everywhere (sign out everywhere, account deletion, suspension).
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
 from flask import current_app, request
 from flask_login import current_user
-from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy import delete, select, update
 
+from app.database import rows_affected
 from app.extensions import db
 from app.models import User, UserSession, new_session_token, utcnow
 
@@ -159,7 +159,7 @@ def end_other_sessions(user_id: int, keep: UserSession) -> int:
         delete(UserSession).where(UserSession.user_id == user_id, UserSession.id != keep.id)
     )
     db.session.commit()
-    return deleted(result)
+    return rows_affected(result)
 
 
 def end_all_sessions(user: User) -> int:
@@ -167,16 +167,11 @@ def end_all_sessions(user: User) -> int:
     result = db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     user.session_token = new_session_token()
     db.session.commit()
-    return deleted(result)
-
-
-def deleted(result: Result[Any]) -> int:
-    """How many rows a DELETE removed."""
-    return int(cast(CursorResult[Any], result).rowcount or 0)
+    return rows_affected(result)
 
 
 def remove_expired_sessions() -> int:
     """Delete device sessions past their expiry (housekeeping); returns how many."""
     result = db.session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))
     db.session.commit()
-    return deleted(result)
+    return rows_affected(result)

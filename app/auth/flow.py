@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.auth.intent import INTENT_KEY, back_to_account, finish_intent, intent_pending
+from app.auth.intent import INTENT_KEY, back_to_account, begin_intent, finish_intent, intent_pending
 from app.auth.session import start_user_session
 from app.extensions import db
 from app.models import Identity, User, utcnow
@@ -59,6 +59,14 @@ def remember_intent(next_url: str | None, remember: bool) -> None:
     session.pop(INTENT_KEY, None)
     session[NEXT_KEY] = safe_next(next_url)
     session[REMEMBER_KEY] = bool(remember)
+
+
+def prepare_round_trip(intent: str | None, next_url: str | None, remember: bool) -> Response | None:
+    """Before the provider: keep a connect or confirm intent (None or a refusal), else next and remember."""
+    if intent is not None:
+        return begin_intent(intent, next_url)
+    remember_intent(next_url, remember)
+    return None
 
 
 def login_page_url() -> str:

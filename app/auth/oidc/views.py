@@ -5,9 +5,9 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.auth import bp
-from app.auth.flow import SignInFailed, back_to_login, finish_sign_in, remember_intent
+from app.auth.flow import SignInFailed, back_to_login, finish_sign_in, prepare_round_trip
 from app.auth.forms import LoginForm
-from app.auth.intent import back_to_account, begin_intent, requested_intent
+from app.auth.intent import back_to_account, requested_intent
 from app.auth.outbound import sign_in_step
 from app.auth.views import login_rate_limit
 from app.extensions import limiter
@@ -31,12 +31,9 @@ def oidc_start(provider: str) -> Response:
     if found is None:
         return back_to_account(UNKNOWN_PROVIDER) if intent else back_to_login(UNKNOWN_PROVIDER)
     form = LoginForm()  # its CSRF token was checked by CSRFProtect
-    if intent is not None:
-        refused = begin_intent(intent, form.next.data)
-        if refused is not None:
-            return refused
-    else:
-        remember_intent(form.next.data, form.remember_me.data)
+    refused = prepare_round_trip(intent, form.next.data, form.remember_me.data)
+    if refused is not None:
+        return refused
     from app.auth.oidc.client import begin_sign_in  # Authlib loads on first use only
 
     try:

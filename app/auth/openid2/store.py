@@ -6,21 +6,16 @@ that migrations, PostgreSQL and SQLite all work the same way.
 """
 
 import time
-from typing import Any, cast
 
 from openid.association import Association
 from openid.store import nonce as nonce_rules
 from openid.store.interface import OpenIDStore
-from sqlalchemy import CursorResult, Result, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from app.database import rows_affected
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
-
-
-def rows_affected(result: Result[Any]) -> int:
-    """How many rows a DELETE removed (Session.execute says Result; for DML it is a CursorResult)."""
-    return cast(CursorResult[Any], result).rowcount
 
 
 class DatabaseOpenIDStore(OpenIDStore):

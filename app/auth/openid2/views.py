@@ -7,9 +7,9 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.auth import bp
-from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_sign_in, remember_intent
+from app.auth.flow import SignInFailed, VerifiedSignIn, back_to_login, finish_sign_in, prepare_round_trip
 from app.auth.forms import IdentifierError, LoginForm, identifier_from_provider, normalise_identifier
-from app.auth.intent import back_to_account, begin_intent, requested_intent
+from app.auth.intent import back_to_account, requested_intent
 from app.auth.openid2.consumer import oid
 from app.auth.outbound import sign_in_step
 from app.auth.views import Page, login_rate_limit, render_login
@@ -74,12 +74,9 @@ def start_login() -> Page:
             return back_to_account(str(exc))
         flash(str(exc), "error")
         return render_login(form, openid_invalid=provider is None)
-    if intent is not None:
-        refused = begin_intent(intent, form.next.data)
-        if refused is not None:
-            return refused
-    else:
-        remember_intent(form.next.data, form.remember_me.data)
+    refused = prepare_round_trip(intent, form.next.data, form.remember_me.data)
+    if refused is not None:
+        return refused
     try:
         return redirect(oid.begin(identifier))
     except Exception as exc:  # noqa: BLE001 - any failure talking to a remote site
