@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, Result, inspect
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.migrating import load_migrate
@@ -16,6 +17,16 @@ VERSION_TABLE = "alembic_version"
 def rows_affected(result: Result[Any]) -> int:
     """How many rows a DELETE or UPDATE changed (for DML, Session.execute returns a CursorResult)."""
     return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def commit_unless_duplicate() -> bool:
+    """Commit the session; False (rolled back) when a unique constraint says another request won."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
 
 
 def unversioned_legacy_database() -> bool:

@@ -13,11 +13,11 @@ from typing import Any
 from flask import flash, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from app.auth.devices import current_device, mark_authenticated, recently_authenticated
 from app.auth.history import CONFIRMED, METHOD_ADDED, record_event
+from app.database import commit_unless_duplicate
 from app.extensions import db
 from app.models import Identity, utcnow
 from app.providers import identity_label
@@ -145,12 +145,7 @@ def finish_connect(issuer: str, subject: str) -> Response:
 def link_identity(user_id: int, issuer: str, subject: str) -> bool:
     """Add the identity to the user; False when another request linked it first."""
     db.session.add(Identity(user_id=user_id, issuer=issuer, subject=subject, created_at=utcnow()))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
+    return commit_unless_duplicate()
 
 
 def finish_reauth(issuer: str, subject: str, next_url: str | None) -> Response:

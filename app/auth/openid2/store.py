@@ -11,9 +11,8 @@ from openid.association import Association
 from openid.store import nonce as nonce_rules
 from openid.store.interface import OpenIDStore
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
-from app.database import rows_affected
+from app.database import commit_unless_duplicate, rows_affected
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
 
@@ -70,12 +69,7 @@ class DatabaseOpenIDStore(OpenIDStore):
         if abs(timestamp - time.time()) > nonce_rules.SKEW:
             return False
         db.session.add(OpenIDNonce(server_url=server_url, timestamp=timestamp, salt=salt))
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            return False
-        return True
+        return commit_unless_duplicate()
 
     def cleanupNonces(self) -> int:  # noqa: N802
         """Delete nonces too old to be accepted anyway; return how many."""
