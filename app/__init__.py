@@ -95,11 +95,6 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     app.extensions[OPENID2_EXTENSION] = MicroblogOpenID(app, store_factory=DatabaseOpenIDStore)
-    if app.config["OIDC_PROVIDERS"]:
-        # Only sites offering OpenID Connect load Authlib (about 13 MB per worker).
-        from authlib.integrations.flask_client import OAuth
-
-        OAuth(app)  # this app's own Authlib registry: app.extensions.oauth
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -1,8 +1,9 @@
 """Extension objects, created once here and bound to the app in the factory."""
 
+import threading
 from typing import TYPE_CHECKING, cast
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -46,8 +47,29 @@ migrate = LazyMigrate()  # the real Flask-Migrate loads only for migrations
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
-# Authlib's OAuth registry serves a single app, so each app gets its own (made in create_app)
-# and `oauth` is the current app's, as flask.current_app is.
-oauth = cast("OAuth", LocalProxy(lambda: current_app.extensions["authlib.integrations.flask_client"]))
+AUTHLIB_EXTENSION = "authlib.integrations.flask_client"  # where Authlib's OAuth keeps itself on an app
+_oauth_lock = threading.Lock()
+
+
+def oauth_registry(app: Flask) -> "OAuth":
+    """The app's own Authlib registry, made on the first OpenID Connect sign-in.
+
+    Authlib, cryptography and joserfc take about 11 MB per worker, so they load when a sign-in
+    needs them, not when a worker starts. The lock keeps two threads' first sign-ins on one registry.
+    """
+    registry = app.extensions.get(AUTHLIB_EXTENSION)
+    if registry is None:
+        with _oauth_lock:
+            registry = app.extensions.get(AUTHLIB_EXTENSION)
+            if registry is None:
+                from authlib.integrations.flask_client import OAuth
+
+                registry = OAuth(app)  # stores itself in app.extensions[AUTHLIB_EXTENSION]
+    return cast("OAuth", registry)
+
+
+# Authlib's OAuth registry serves a single app, so each app gets its own and `oauth` is the
+# current app's, as flask.current_app is.
+oauth = cast("OAuth", LocalProxy(lambda: oauth_registry(current_app._get_current_object())))  # type: ignore[attr-defined]
 # Flask-OpenID's object holds its app and store, so each app gets its own too, made in create_app
 # under OPENID2_EXTENSION; `app.auth.openid2.consumer.oid` is the current app's.

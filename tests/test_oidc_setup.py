@@ -1,5 +1,8 @@
 """OpenID Connect set-up: providers from the environment, presets, login page, parts of the checks."""
 
+import os
+import textwrap
+
 import pytest
 from authlib.oidc.core import CodeIDToken
 from joserfc.errors import InvalidClaimError, MissingClaimError
@@ -285,3 +288,52 @@ def test_sites_without_openid_connect_do_not_load_authlib():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.e2e
+def test_sites_with_openid_connect_load_authlib_only_when_a_sign_in_starts():
+    """A worker of a site offering OpenID Connect loads Authlib, joserfc and cryptography (about 11 MB)
+    for its first OpenID Connect sign-in, not to serve pages."""
+    import subprocess
+    import sys
+
+    script = textwrap.dedent(
+        """
+        import re, sys
+        from app import create_app
+
+        def loaded():
+            heavy = ('authlib', 'joserfc', 'cryptography')
+            return sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)})
+
+        settings = {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://', 'LOG_FORMAT': 'text'}
+        client = create_app('production', settings).test_client()
+        page = client.get('/login', base_url='https://localhost')
+        assert page.status_code == 200 and b'Sign in with Corp' in page.data
+        assert client.get('/', base_url='https://localhost').status_code in (200, 503)
+        print(loaded())
+        token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data).group(1).decode()
+        started = client.post(
+            '/login/oidc/corp',
+            data={'csrf_token': token},
+            base_url='https://localhost',
+            headers={'Referer': 'https://localhost/login'},
+        )
+        assert started.status_code == 302, started.status_code
+        print(loaded())
+        """
+    )
+    environ = {
+        "OIDC_CORP_ISSUER": "https://127.0.0.1:9",  # a private address: refused before any connection
+        "OIDC_CORP_LABEL": "Corp",
+        "OIDC_CORP_CLIENT_ID": "id-1",
+        "OIDC_CORP_CLIENT_SECRET": "s3cret",
+    }
+    env = {**os.environ, **environ}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    before, after = result.stdout.strip().splitlines()[-2:]
+    assert before == "[]"
+    assert after == "['authlib', 'cryptography', 'joserfc']"
