@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.session_cookie import SessionCookieInterface
 from app.static_files import register_static_fingerprints
 from config import BASE_DIR, ConfigError, load_config
 
@@ -29,6 +30,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
         raise SystemExit(1) from None
     app = Flask(__name__)
     app.config.from_mapping(settings)
+    app.session_interface = SessionCookieInterface()
     register_logging(app)
     register_proxy_fix(app)
     register_extensions(app)
