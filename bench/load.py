@@ -2,6 +2,7 @@
 
     python bench/load.py page URL --concurrency 16 --duration 8 [--cookie "name=value"] [--expect TEXT]
     python bench/load.py signin APP_URL PROVIDER_URL --identity URL --rounds 50 [--cold --database-url URL]
+    python bench/load.py oidc-start APP_URL PROVIDER_NAME --rounds 4
 
 Prints one JSON object. Plain http.client over keep-alive connections, one thread per
 concurrent client; latencies are measured around each full request/response.
@@ -20,6 +21,9 @@ from urllib.parse import urlencode, urlsplit
 
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 WARMUP_SECONDS = 1.0
+# One browser: the same User-Agent when it signs in and when it loads pages. A device session
+# notes the browser it started in, so a different one on later requests is a different device.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 microblog-bench"
 
 
 def percentile(values, fraction):
@@ -65,10 +69,33 @@ class Connection:
 # --- page load ------------------------------------------------------------------------------------
 
 
-def page_worker(url, headers, expect, start, deadline, results, errors):
+def keep_cookies(response, headers):
+    """Like a browser: a cookie the response sets replaces the one sent (headers["Cookie"], updated)."""
+    set_cookies = response.headers.get_all("Set-Cookie") or []
+    if not set_cookies:
+        return False
+    jar = {name: morsel.value for name, morsel in SimpleCookie(headers.get("Cookie", "")).items()}
+    for header in set_cookies:
+        jar.update({name: morsel.value for name, morsel in SimpleCookie(header).items()})
+    headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in jar.items())
+    return True
+
+
+def page_worker(url, headers, expect, window, results, errors, cookie_sets):
+    """One client: one untimed request, then GET url over one keep-alive connection until the window ends.
+
+    The untimed first request opens the connection and takes a worker's first-request costs out of
+    the figures; `window` (a barrier) then starts the clock once every client has made it. Each
+    client keeps the cookies it is given, as a browser does.
+    """
     parts = urlsplit(url)
-    path = parts.path or "/"
+    path = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+    headers = dict(headers)
     connection = Connection(url)
+    response, _ = connection.request("GET", path, headers=headers)
+    keep_cookies(response, headers)
+    window.wait()
+    start, deadline = window.times
     latencies = []
     while True:
         began = time.perf_counter()
@@ -76,22 +103,47 @@ def page_worker(url, headers, expect, start, deadline, results, errors):
             break
         response, data = connection.request("GET", path, headers=headers)
         elapsed = time.perf_counter() - began
+        cookie_set = keep_cookies(response, headers)
         if response.status != 200 or (expect and expect.encode() not in data):
             errors.append(response.status)
         elif began >= start:
             latencies.append(elapsed)
+            if cookie_set:
+                cookie_sets.append(1)
     connection.close()
     results.extend(latencies)
 
 
-def run_page_load(url, concurrency, duration, cookie=None, expect=None):
+class Window(threading.Barrier):
+    """A barrier for the clients that, once all have arrived, fixes the warm-up's end and the deadline."""
+
+    def __init__(self, parties, warmup, duration):
+        super().__init__(parties, action=self.open)
+        self.warmup, self.duration = warmup, duration
+        self.times = None
+
+    def open(self):
+        now = time.perf_counter()
+        self.times = (now + self.warmup, now + self.warmup + self.duration)
+
+
+def page_headers(cookie=None):
+    """The headers of every page request: the benchmark browser's User-Agent, and its cookie if any."""
+    headers = {"User-Agent": USER_AGENT}
+    if cookie:
+        headers["Cookie"] = cookie
+    return headers
+
+
+def run_page_load(url, concurrency, duration, cookie=None, expect=None, warmup=WARMUP_SECONDS):
     """GET url from `concurrency` clients for `duration` seconds after a warm-up; return the figures."""
-    headers = {"Cookie": cookie} if cookie else {}
-    now = time.perf_counter()
-    start, deadline = now + WARMUP_SECONDS, now + WARMUP_SECONDS + duration
-    results, errors = [], []
+    headers = page_headers(cookie)
+    window = Window(concurrency, warmup, duration)
+    results, errors, cookie_sets = [], [], []
     threads = [
-        threading.Thread(target=page_worker, args=(url, headers, expect, start, deadline, results, errors))
+        threading.Thread(
+            target=page_worker, args=(url, headers, expect, window, results, errors, cookie_sets)
+        )
         for _ in range(concurrency)
     ]
     cpu_before = time.process_time()
@@ -99,6 +151,8 @@ def run_page_load(url, concurrency, duration, cookie=None, expect=None):
         thread.start()
     for thread in threads:
         thread.join()
+    if not results:
+        raise SystemExit(f"no successful request to {url} in {duration}s ({len(errors)} failed)")
     return {
         "concurrency": concurrency,
         "requests": len(results),
@@ -106,6 +160,7 @@ def run_page_load(url, concurrency, duration, cookie=None, expect=None):
         "rps": len(results) / duration,
         "p50_ms": percentile(results, 0.50) * 1000,
         "p99_ms": percentile(results, 0.99) * 1000,
+        "set_cookie_responses": len(cookie_sets),  # a session re-signed on every request shows here
         "client_cpu_s": time.process_time() - cpu_before,
     }
 
@@ -124,7 +179,7 @@ class Browser:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         connection = self.connections.setdefault(origin, Connection(origin))
-        headers = {}
+        headers = {"User-Agent": USER_AGENT}
         body = None
         if self.cookies and parts.hostname == "127.0.0.1":
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -215,6 +270,25 @@ def run_sign_ins(app_url, provider_url, identity, rounds, cold=False, database_u
     }
 
 
+def run_oidc_starts(app_url, provider_name, rounds):
+    """Start `rounds` OpenID Connect sign-ins, each with a new browser: the app fetches the provider's
+    discovery document and redirects to it (the browser does not follow). Loads the client on first use."""
+    locations = []
+    for _ in range(rounds):
+        browser = Browser()
+        _, page, _ = browser.request("GET", app_url + "/login")
+        token = CSRF_PATTERN.search(page).group(1)
+        started, _, _ = browser.request(
+            "POST", f"{app_url}/login/oidc/{provider_name}", {"csrf_token": token}
+        )
+        browser.close()
+        location = started.getheader("Location") or ""
+        if started.status != 302 or "/login" in location.split("?")[0]:
+            raise SystemExit(f"OpenID Connect start answered {started.status} to {location!r}")
+        locations.append(location.split("?")[0])
+    return {"rounds": rounds, "redirected_to": sorted(set(locations))}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -224,6 +298,7 @@ def main(argv=None):
     page.add_argument("--duration", type=float, default=8)
     page.add_argument("--cookie")
     page.add_argument("--expect")
+    page.add_argument("--warmup", type=float, default=WARMUP_SECONDS)
     signin = sub.add_parser("signin")
     signin.add_argument("app_url")
     signin.add_argument("provider_url")
@@ -231,9 +306,17 @@ def main(argv=None):
     signin.add_argument("--rounds", type=int, default=50)
     signin.add_argument("--cold", action="store_true")
     signin.add_argument("--database-url")
+    oidc = sub.add_parser("oidc-start")
+    oidc.add_argument("app_url")
+    oidc.add_argument("provider_name")
+    oidc.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args(argv)
-    if args.mode == "page":
-        result = run_page_load(args.url, args.concurrency, args.duration, args.cookie, args.expect)
+    if args.mode == "oidc-start":
+        result = run_oidc_starts(args.app_url, args.provider_name, args.rounds)
+    elif args.mode == "page":
+        result = run_page_load(
+            args.url, args.concurrency, args.duration, args.cookie, args.expect, args.warmup
+        )
     else:
         result = run_sign_ins(
             args.app_url, args.provider_url, args.identity, args.rounds, args.cold, args.database_url

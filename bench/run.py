@@ -1,12 +1,16 @@
-"""Benchmark: the app under gunicorn with SQLite and PostgreSQL, against a minimal-Flask ceiling.
+"""Benchmark: the app under gunicorn with SQLite and PostgreSQL, against a same-bytes Flask ceiling.
 
-    .venv/bin/python bench/run.py [--duration 8] [--no-postgres] [--postgres-url URL]
+    .venv/bin/python bench/run.py [--duration 8] [--no-postgres] [--postgres-url URL] [--json PATH]
+    .venv/bin/python bench/run.py --quick        # a few seconds of load on a small seed: a sanity check
 
-Seeds 10,000 users and 100,000 posts, starts the production command (2 workers on
-loopback), signs in through the local test provider (cold and warm), loads the
-signed-in index at concurrency 1 and 16 from a separate client process, does the
-same for a minimal Flask app rendering a page of the same size, reads each worker's
-peak RSS, and prints a Markdown table with the targets. Not part of the test suite.
+For each database: seeds the data (one user with many posts, one with 25, the rest spread),
+starts the production command (2 workers on loopback), signs in through the local test provider
+(cold and warm), loads the signed-in index at concurrency 1 and 16 from a separate client process,
+times the growth table (newest vs oldest pages), counts SQL queries per page, serves the captured
+index page byte for byte from a minimal Flask app (the ceiling) under the same server and load,
+and reads the workers' peak RSS with and without an OpenID Connect provider configured. Prints
+Markdown tables with the targets met or missed, and writes every figure as JSON.
+Everything runs on loopback and stops by itself. Not part of the test suite.
 """
 
 import argparse
@@ -17,25 +21,63 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, make_url, text  # noqa: E402
+from sqlalchemy import create_engine, event, insert, make_url, select, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
+from bench.load import USER_AGENT  # noqa: E402
+from config import CONFIGS  # noqa: E402
 from tests.support.workers import GunicornApp  # noqa: E402
 
-USERS = 10_000
-POSTS = 100_000
 WORKERS = 2
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/microblog_bench"
-TARGETS = {"ratio": 0.5, "signin_app_p50_ms": 30.0, "rss_mb": 80.0}
+DEFAULT_JSON = ROOT / "tmp" / "bench-results.json"
+PER_PAGE = CONFIGS["production"].POSTS_PER_PAGE
+SESSION_COOKIE = "__Host-session"
+GREETING = "Hi, bench!"  # the signed-in index of the benchmark's user (nickname from the provider)
+PROLIFIC, QUIET = "prolific", "quiet"  # the growth table's two profiles
+OIDC_NAME = "bench"  # the OpenID Connect provider configured for the memory figure
+TARGETS = {
+    "ratio_sqlite": 0.5,
+    "ratio_postgresql": 0.4,
+    "growth_ratio": 1.5,
+    "signin_warm_app_p50_ms": 8.0,
+    "rss_oidc_postgresql_mb": 80.0,
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much data and load one run uses."""
+
+    users: int
+    posts: int
+    prolific_posts: int  # posts of the one prolific user (the growth table's long profile)
+    quiet_posts: int  # posts of the one quiet user (its short counterpart)
+    duration: float  # seconds per index and ceiling load figure
+    warmup: float  # seconds of load before each figure starts counting
+    growth_seconds: float  # seconds per growth-table page (concurrency 1)
+    cold_rounds: int
+    warm_rounds: int
+    rss_seconds: float  # seconds of index load in each memory probe
+    oidc_starts: int  # OpenID Connect sign-ins started in the memory probe with a provider
+
+
+FULL = Scale(10_000, 100_000, 10_000, 25, 8.0, 1.0, 1.5, 20, 100, 2.0, 6)
+QUICK = Scale(1_000, 10_000, 1_000, 25, 1.0, 0.2, 0.5, 2, 5, 0.5, 4)
 
 
 def log(message):
+    """A progress line on stderr (stdout carries the report)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -59,48 +101,134 @@ def fresh_postgres(url):
 
 
 def migrate(url):
+    """Create the schema with the project's migrations (db_create.py), as a deployment does."""
     env = {**os.environ, "MICROBLOG_CONFIG": "production", "SECRET_KEY": "migrate" * 8, "DATABASE_URL": url}
     subprocess.run([sys.executable, "db_create.py"], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def seed(url):
-    """10,000 users and 100,000 posts, spread over the last 100,000 minutes."""
+def author_of(n, scale, first_spread_id):
+    """Who wrote post n: every k-th post is the prolific user's, a few the quiet one's, the rest spread."""
+    if n % (scale.posts // scale.prolific_posts) == 0:
+        return "prolific"
+    if n % (scale.posts // scale.quiet_posts) == 1:
+        return "quiet"
+    return first_spread_id + (n * 7919) % (scale.users - 2)
+
+
+def seed(url, scale):
+    """scale.users users and scale.posts posts, one a minute up to now (post 0 is the oldest)."""
     from app.models import Post, User
 
     engine = create_engine(url, poolclass=NullPool)
     now = datetime.now(UTC)
+    nicknames = [PROLIFIC, QUIET] + [f"user{i}" for i in range(2, scale.users)]
     with engine.begin() as connection:
         connection.execute(
             insert(User.__table__),
             [
                 {
-                    "nickname": f"user{i}",
+                    "nickname": name,
                     "email": None,
                     "created_at": now,
                     "session_token": secrets.token_urlsafe(32),
                 }
-                for i in range(USERS)
+                for name in nicknames
             ],
         )
-        for start in range(0, POSTS, 20_000):
-            rows = [
-                {
-                    "body": f"Post number {n}: a short message of about the length people write.",
-                    "timestamp": now - timedelta(minutes=POSTS - n),
-                    "user_id": 1 + (n * 7919) % USERS,
-                }
-                for n in range(start, start + 20_000)
-            ]
+        ids = dict(connection.execute(select(User.__table__.c.nickname, User.__table__.c.id)).all())
+        special = {"prolific": ids[PROLIFIC], "quiet": ids[QUIET]}
+        first_spread_id = ids["user2"]
+        for start in range(0, scale.posts, 20_000):
+            rows = []
+            for n in range(start, min(start + 20_000, scale.posts)):
+                author = author_of(n, scale, first_spread_id)
+                rows.append(
+                    {
+                        "body": f"Post number {n}: a short message of about the length people write.",
+                        "timestamp": now - timedelta(minutes=scale.posts - n),
+                        "user_id": special.get(author, author),
+                    }
+                )
             connection.execute(insert(Post.__table__), rows)
         if engine.dialect.name == "postgresql":
             connection.execute(text("ANALYZE"))
     engine.dispose()
 
 
+def marker(body):
+    """The part of a seeded post's body that identifies it on a page ("Post number 123:")."""
+    return body.split(":", 1)[0] + ":"
+
+
+def oldest_page_path(path, cursor_row, count):
+    """The URL of the page holding the oldest PER_PAGE posts of a list with `count` posts.
+
+    cursor_row is the post just newer than that page (the (PER_PAGE + 1)-th oldest).
+    """
+    del cursor_row  # keyset cursors once they land on main
+    last_page = -(-count // PER_PAGE)
+    return f"{path}?page={last_page}"
+
+
+def growth_pages(url):
+    """The growth table's pages, each with its URL path, a text it must show, and its small counterpart."""
+    from app.models import Post, User
+
+    engine = create_engine(url, poolclass=NullPool)
+    posts, users = Post.__table__, User.__table__
+
+    def facts(nickname=None):
+        query = select(posts.c.id, posts.c.timestamp, posts.c.body)
+        if nickname:
+            query = query.join(users, users.c.id == posts.c.user_id).where(users.c.nickname == nickname)
+        with engine.connect() as connection:
+            newest = connection.execute(query.order_by(posts.c.timestamp.desc(), posts.c.id.desc())).first()
+            oldest = connection.execute(query.order_by(posts.c.timestamp, posts.c.id)).first()
+            cursor_row = connection.execute(
+                query.order_by(posts.c.timestamp, posts.c.id).offset(PER_PAGE).limit(1)
+            ).first()
+            count = connection.execute(select(text("count(*)")).select_from(query.subquery())).scalar_one()
+        return newest, oldest, cursor_row, count
+
+    everyone, prolific, quiet = facts(), facts(PROLIFIC), facts(QUIET)
+    engine.dispose()
+    return [
+        page("index_first", "Index, newest page", "/", marker(everyone[0].body)),
+        page(
+            "index_oldest",
+            f"Index, oldest page of {everyone[3]:,} posts",
+            oldest_page_path("/", everyone[2], everyone[3]),
+            marker(everyone[1].body),
+            "index_first",
+        ),
+        page("quiet_first", f"Profile with {quiet[3]} posts", f"/user/{QUIET}", marker(quiet[0].body)),
+        page(
+            "prolific_first",
+            f"Profile with {prolific[3]:,} posts, newest page",
+            f"/user/{PROLIFIC}",
+            marker(prolific[0].body),
+            "quiet_first",
+        ),
+        page(
+            "prolific_last",
+            f"Profile with {prolific[3]:,} posts, oldest page",
+            oldest_page_path(f"/user/{PROLIFIC}", prolific[2], prolific[3]),
+            marker(prolific[1].body),
+            "quiet_first",
+        ),
+    ]
+
+
+def page(key, label, path, expect, baseline=None):
+    """One row of the growth table."""
+    return {"key": key, "label": label, "path": path, "expect": expect, "baseline": baseline}
+
+
 # --- processes -------------------------------------------------------------------------------------
 
 
 def start_provider():
+    """The OpenID 2.0 test provider (with an OpenID Connect discovery document) in its own process."""
     process = subprocess.Popen(
         [sys.executable, "bench/provider.py"], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=bench_env()
     )
@@ -108,12 +236,17 @@ def start_provider():
 
 
 def bench_env():
+    """The environment of the benchmark's own child processes (client, provider)."""
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def app_env(database_url, secret):
-    """The production settings, with what a loopback benchmark needs changed (and nothing else)."""
-    return {
+def app_env(database_url, secret, oidc_issuer=None):
+    """The production settings, with what a loopback benchmark needs changed (and nothing else).
+
+    With oidc_issuer, an OpenID Connect provider is configured the way the README says
+    (OIDC_<NAME>_CLIENT_ID, _CLIENT_SECRET and _ISSUER).
+    """
+    env = {
         "MICROBLOG_CONFIG": "production",
         "SECRET_KEY": secret,
         "DATABASE_URL": database_url,
@@ -122,17 +255,29 @@ def app_env(database_url, secret):
         "GUNICORN_MAX_REQUESTS": "0",  # no worker recycling in the middle of a measurement
         "PYTHONPATH": str(ROOT),
     }
+    if oidc_issuer:
+        prefix = f"OIDC_{OIDC_NAME.upper()}_"
+        env |= {prefix + "CLIENT_ID": "microblog-bench", prefix + "CLIENT_SECRET": "bench-secret"}
+        env[prefix + "ISSUER"] = oidc_issuer
+    return env
 
 
-def start_gunicorn(env, app_spec="app:create_app()"):
+@contextmanager
+def gunicorn(env, app_spec="app:create_app()"):
+    """The production command (gunicorn.conf.py, WORKERS workers) for the app spec; stopped on exit."""
     server = GunicornApp(env, workers=WORKERS)
     server.command[-1] = app_spec
     server.env["WEB_CONCURRENCY"] = str(WORKERS)
     server.env.pop("PORT", None)
-    return server.start(timeout=60)
+    server.start(timeout=60)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def worker_pids(server):
+    """The pids of the gunicorn master's workers."""
     path = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
     return [int(pid) for pid in path.read_text().split()]
 
@@ -152,224 +297,423 @@ def client(*args):
     command = [sys.executable, "bench/load.py", *args]
     result = subprocess.run(command, cwd=ROOT, env=bench_env(), capture_output=True, text=True)  # noqa: S603
     if result.returncode != 0:
-        raise RuntimeError(result.stderr)
+        raise RuntimeError(f"bench/load.py {' '.join(args[:2])} failed:\n{result.stderr}")
     return json.loads(result.stdout)
 
 
-def page_load(url, concurrency, duration, cookie=None, expect=None):
+def page_load(url, concurrency, duration, cookie, expect, warmup):
+    """Load one URL from the client process; every response must be a 200 showing `expect`."""
     args = ["page", url, "--concurrency", str(concurrency), "--duration", str(duration)]
-    if cookie:
-        args += ["--cookie", cookie]
-    if expect:
-        args += ["--expect", expect]
+    args += ["--cookie", cookie, "--expect", expect, "--warmup", str(warmup)]
     figures = client(*args)
     if figures["errors"]:
         raise RuntimeError(f"{figures['errors']} failed requests to {url}")
     return figures
 
 
-# --- measurements ----------------------------------------------------------------------------------
-
-
-def count_index_queries(database_url, secret, cookie_value):
-    """SQL statements per signed-in index page, first and last page, counted with engine events."""
-    from app import create_app
-    from app.extensions import db
-    from tests.support.queries import recorded_queries
-
-    quiet = {"LOG_FORMAT": "text", "LOG_REQUESTS": False}
-    app = create_app("production", {"SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": database_url, **quiet})
-    test_client = app.test_client()
-    test_client.set_cookie("__Host-session", cookie_value, domain="localhost", secure=True)
-    counts = []
-    for page in (1, POSTS // 20):
-        with app.app_context(), recorded_queries(db.engine) as queries:
-            response = test_client.get(f"/?page={page}", base_url="https://localhost")
-            assert response.status_code == 200 and b"Hi, bench!" in response.data
-            counts.append(len(queries))
-    with app.app_context():
-        db.engine.dispose()
-    return counts
-
-
-def measure_app(name, database_url, provider_url, duration, ceiling_bytes=None):
-    secret = secrets.token_hex(32)
-    log(f"{name}: migrating and seeding {USERS:,} users and {POSTS:,} posts")
-    began = time.perf_counter()
-    migrate(database_url)
-    seed(database_url)
-    log(f"{name}: seeded in {time.perf_counter() - began:.1f}s; starting gunicorn ({WORKERS} workers)")
-    server = start_gunicorn(app_env(database_url, secret))
-    try:
-        identity = provider_url + "/id/bench"
-        signin = ["signin", server.url, provider_url, "--identity", identity, "--database-url", database_url]
-        log(f"{name}: sign-in round trips, cold then warm")
-        client(*signin, "--rounds", "3")  # first sign-in creates the user; warms both sides
-        cold = client(*signin, "--rounds", "20", "--cold")
-        warm = client(*signin, "--rounds", "100")
-        cookie_value = warm["cookies"]["__Host-session"]
-        cookie = f"__Host-session={cookie_value}"
-        page_bytes = len(subprocess_get(server.url + "/", cookie))
-        log(f"{name}: signed-in index is {page_bytes} bytes; loading it at concurrency 1 and 16")
-        index = {c: page_load(server.url + "/", c, duration, cookie, "Hi, bench!") for c in (1, 16)}
-        rss = peak_rss_mb(server)
-    finally:
-        server.stop()
-    queries = count_index_queries(database_url, secret, cookie_value)
-    return {
-        "name": name,
-        "cold": cold,
-        "warm": warm,
-        "index": index,
-        "rss_mb": rss,
-        "page_bytes": page_bytes,
-        "queries": queries,
-    }
-
-
-def subprocess_get(url, cookie):
+def fetch(url, cookie=None):
+    """GET one page as the benchmark's browser: its body (it must be a 200) and the cookie after it."""
     import http.client
     from urllib.parse import urlsplit
 
+    from bench.load import keep_cookies, page_headers
+
     parts = urlsplit(url)
+    headers = page_headers(cookie)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    connection.request("GET", parts.path or "/", headers={"Cookie": cookie})
+    connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers)
     response = connection.getresponse()
     body = response.read()
     connection.close()
-    assert response.status == 200 and b"Hi, bench!" in body, response.status
-    return body
+    if response.status != 200:
+        raise RuntimeError(f"GET {url} answered {response.status}")
+    keep_cookies(response, headers)
+    return body, headers.get("Cookie")
 
 
-def measure_ceiling(page_bytes, duration):
+def sign_in(server, provider_url, database_url, rounds, cold=False):
+    """Sign-in round trips through the OpenID 2.0 provider (bench/load.py signin)."""
+    args = ["signin", server.url, provider_url, "--identity", provider_url + "/id/bench"]
+    args += ["--database-url", database_url, "--rounds", str(rounds)]
+    return client(*args, *(["--cold"] if cold else []))
+
+
+# --- measurements ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def recorded_sql(engine):
+    """Yield a dict that counts the statements run on engine and adds up their time (ms)."""
+    from tests.support.queries import recorded_queries
+
+    totals = {"ms": 0.0}
+    began = []
+
+    def before(*_):
+        began.append(time.perf_counter())
+
+    def after(*_):
+        totals["ms"] += (time.perf_counter() - began.pop()) * 1000
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with recorded_queries(engine) as queries:
+            yield totals
+            totals["queries"] = len(queries)
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def count_queries(database_url, secret, cookie_value, pages):
+    """SQL statements per page, in-process: first view (and its SQL time) then a repeat view.
+
+    No application context is held around the requests, so each request has its own (and its own
+    user load, session and `g`), as under gunicorn.
+    """
+    from app import create_app
+    from app.extensions import db
+
+    quiet = {"LOG_FORMAT": "text", "LOG_REQUESTS": False}
+    app = create_app("production", {"SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": database_url, **quiet})
+    with app.app_context():
+        engine = db.engine
+    test_client = app.test_client()
+    test_client.set_cookie(SESSION_COOKIE, cookie_value, domain="localhost", secure=True)
+    counts = {}
+    for item in pages:
+        views = []
+        for _ in range(2):
+            with recorded_sql(engine) as sql:
+                response = test_client.get(
+                    item["path"], base_url="https://localhost", headers={"User-Agent": USER_AGENT}
+                )
+            assert response.status_code == 200, (item["path"], response.status_code)
+            assert item["expect"].encode() in response.data, item["path"]
+            views.append(sql)
+        counts[item["key"]] = {
+            "first_view": views[0]["queries"],
+            "repeat_view": views[1]["queries"],
+            "first_view_sql_ms": views[0]["ms"],
+        }
+    engine.dispose()
+    return counts
+
+
+def measure_index(server, cookie, scale):
+    """The signed-in index at concurrency 1 and 16."""
+    return {
+        c: page_load(server.url + "/", c, scale.duration, cookie, GREETING, scale.warmup) for c in (1, 16)
+    }
+
+
+def measure_growth(server, cookie, pages, scale):
+    """Each growth-table page at concurrency 1 over HTTP; p50 and the ratio to its small counterpart."""
+    rows = {}
+    for item in pages:
+        figures = page_load(
+            server.url + item["path"], 1, scale.growth_seconds, cookie, item["expect"], scale.warmup
+        )
+        rows[item["key"]] = {**item, "p50_ms": figures["p50_ms"], "p99_ms": figures["p99_ms"]}
+    for row in rows.values():
+        if row["baseline"]:
+            row["ratio"] = row["p50_ms"] / rows[row["baseline"]]["p50_ms"]
+    return rows
+
+
+def measure_ceiling(page_file, cookie, scale):
+    """The captured page from the minimal Flask app, same server configuration, same load."""
     env = {
         "MICROBLOG_CONFIG": "production",
         "SECRET_KEY": "ceiling" * 8,
-        "CEILING_PAGE_BYTES": str(page_bytes),
+        "CEILING_PAGE_FILE": str(page_file),
         "GUNICORN_MAX_REQUESTS": "0",
         "PYTHONPATH": str(ROOT),
     }
-    server = start_gunicorn(env, "bench.ceiling:create_app()")
-    try:
-        size = len(subprocess_get_plain(server.url + "/"))
-        log(f"ceiling: page is {size} bytes; loading it at concurrency 1 and 16")
-        figures = {c: page_load(server.url + "/", c, duration, expect="Hi, reader!") for c in (1, 16)}
+    captured = Path(page_file).read_bytes()
+    with gunicorn(env, "bench.ceiling:create_app()") as server:
+        served, _ = fetch(server.url + "/", cookie)
+        if served != captured:
+            raise RuntimeError("the ceiling does not serve the app's page byte for byte")
+        log(f"ceiling: serves the same {len(served)} bytes; loading it at concurrency 1 and 16")
+        figures = measure_index(server, cookie, scale)
         rss = peak_rss_mb(server)
-    finally:
-        server.stop()
-    return {"index": figures, "rss_mb": rss, "page_bytes": size}
+    return {"index": figures, "rss_mb": rss, "page_bytes": len(served), "same_bytes": True}
 
 
-def subprocess_get_plain(url):
-    import urllib.request
+def rss_probe(database_url, secret, provider_url, pages, scale, oidc):
+    """Workers' peak RSS after start and after a short mixed load, with or without an OIDC provider.
 
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback URL we started
-        return response.read()
+    The load: warm sign-ins, with a provider also OpenID Connect sign-in starts (the client's
+    first use: discovery, then the redirect), the index at concurrency 16, each growth page once.
+    """
+    issuer = provider_url + "/oidc" if oidc else None
+    with gunicorn(app_env(database_url, secret, issuer)) as server:
+        at_start = peak_rss_mb(server)
+        signed_in = sign_in(server, provider_url, database_url, max(2, scale.warm_rounds // 10))
+        cookie = f"{SESSION_COOKIE}={signed_in['cookies'][SESSION_COOKIE]}"
+        if oidc:
+            client("oidc-start", server.url, OIDC_NAME, "--rounds", str(scale.oidc_starts))
+        page_load(server.url + "/", 16, scale.rss_seconds, cookie, GREETING, 0)
+        for item in pages:
+            fetch(server.url + item["path"], cookie)
+        return {"at_start_mb": at_start, "after_load_mb": peak_rss_mb(server)}
+
+
+def measure_database(name, database_url, provider_url, scale, workdir):
+    """Every figure for one database."""
+    secret = secrets.token_hex(32)
+    log(f"{name}: migrating and seeding {scale.users:,} users and {scale.posts:,} posts")
+    began = time.perf_counter()
+    migrate(database_url)
+    seed(database_url, scale)
+    pages = growth_pages(database_url)
+    log(f"{name}: seeded in {time.perf_counter() - began:.1f}s; starting gunicorn ({WORKERS} workers)")
+    with gunicorn(app_env(database_url, secret)) as server:
+        log(f"{name}: sign-in round trips, cold then warm")
+        sign_in(server, provider_url, database_url, 3)  # the first creates the user; warms both sides
+        cold = sign_in(server, provider_url, database_url, scale.cold_rounds, cold=True)
+        warm = sign_in(server, provider_url, database_url, scale.warm_rounds)
+        # The first page view after signing in adds the CSRF token to the session (a new cookie);
+        # the browser keeps it, and the page is captured as it then stands.
+        _, cookie = fetch(server.url + "/", f"{SESSION_COOKIE}={warm['cookies'][SESSION_COOKIE]}")
+        captured, cookie = fetch(server.url + "/", cookie)
+        cookie_value = SimpleCookie(cookie)[SESSION_COOKIE].value
+        page_file = Path(workdir) / f"index-{name.lower()}.html"
+        page_file.write_bytes(captured)
+        log(f"{name}: signed-in index is {len(captured)} bytes; loading it at concurrency 1 and 16")
+        index = measure_index(server, cookie, scale)
+        log(f"{name}: growth table, {len(pages)} pages at concurrency 1")
+        growth = measure_growth(server, cookie, pages, scale)
+        rss_after_run = peak_rss_mb(server)
+    queries = count_queries(database_url, secret, cookie_value, pages)
+    for key, counted in queries.items():
+        growth[key].update(counted)
+    log(f"{name}: ceiling from the captured page")
+    ceiling = measure_ceiling(page_file, cookie, scale)
+    log(f"{name}: worker memory without, then with an OpenID Connect provider configured")
+    with ThreadPoolExecutor(2) as pool:  # side by side: memory does not depend on sharing the CPU
+        probes = {
+            key: pool.submit(
+                rss_probe, database_url, secret, provider_url, pages, scale, oidc=key == "with_oidc"
+            )
+            for key in ("without_oidc", "with_oidc")
+        }
+    rss = {key: probe.result() for key, probe in probes.items()}
+    rss["after_full_run_without_oidc_mb"] = rss_after_run
+    return {
+        "name": name,
+        "page_bytes": len(captured),
+        "index": index,
+        "ceiling": ceiling,
+        "ratio": {c: index[c]["rps"] / ceiling["index"][c]["rps"] for c in (1, 16)},
+        "growth": growth,
+        "signin": {"cold": without_cookies(cold), "warm": without_cookies(warm)},
+        "rss": rss,
+    }
+
+
+def without_cookies(figures):
+    """Sign-in figures without the session cookies (kept out of the results file)."""
+    return {k: v for k, v in figures.items() if k != "cookies"}
 
 
 # --- report ----------------------------------------------------------------------------------------
 
 
 def verdict(ok):
+    """How a target reads in the report."""
     return "met" if ok else "**missed**"
 
 
-def report(results, ceiling, duration, elapsed, load_before):
-    """The Markdown table and the targets, as printed and pasted into the README."""
-    c1, c16 = ceiling["index"][1], ceiling["index"][16]
+def targets(results):
+    """Each target, per database where it applies: (label, figure, met)."""
+    checks = []
+    for r in results:
+        key = r["name"].lower()
+        ratio = min(r["ratio"].values())
+        if f"ratio_{key}" in TARGETS:
+            goal = TARGETS[f"ratio_{key}"]
+            checks.append(
+                (
+                    f"{r['name']}: index >= {goal} of the ceiling (lower of c=1, c=16)",
+                    f"{ratio:.2f}",
+                    ratio >= goal,
+                )
+            )
+        for row in r["growth"].values():
+            if row["baseline"]:
+                goal = TARGETS["growth_ratio"]
+                baseline = r["growth"][row["baseline"]]["label"].lower()
+                label = f"{r['name']}: {row['label']} within {goal}x of {baseline}"
+                checks.append((label, f"{row['ratio']:.2f}x", row["ratio"] <= goal))
+        app_p50 = r["signin"]["warm"]["app_p50_ms"]
+        goal = TARGETS["signin_warm_app_p50_ms"]
+        checks.append(
+            (f"{r['name']}: warm sign-in, app share p50 <= {goal:g} ms", f"{app_p50:.1f} ms", app_p50 <= goal)
+        )
+        if f"rss_oidc_{key}_mb" in TARGETS:
+            goal = TARGETS[f"rss_oidc_{key}_mb"]
+            rss = r["rss"]["with_oidc"]["after_load_mb"]
+            checks.append(
+                (
+                    f"{r['name']}: worker RSS <= {goal:g} MB with OpenID Connect configured",
+                    f"{rss:.1f} MB",
+                    rss <= goal,
+                )
+            )
+    return checks
+
+
+def report(results, scale, elapsed, load_before):
+    """The Markdown tables and the targets, as printed (the README's Results section uses them)."""
+    names = [r["name"] for r in results]
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, "
         f"gunicorn {WORKERS} workers x 4 threads (gthread), client in a separate process on loopback, "
-        f"{duration:g}s per load figure; "
-        f"{USERS:,} users, {POSTS:,} posts; whole run {elapsed:.0f}s; "
+        f"{scale.duration:g}s per load figure; "
+        f"{scale.users:,} users, {scale.posts:,} posts; whole run {elapsed:.0f}s; "
         f"1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.",
         "",
-        "| Figure | " + " | ".join(r["name"] for r in results) + " | Minimal Flask (ceiling) |",
-        "|---|" + "---|" * len(results) + "---|",
     ]
 
-    def row(label, values, ceiling_value="–"):
-        lines.append(f"| {label} | " + " | ".join(values) + f" | {ceiling_value} |")
+    def table(header, rows):
+        lines.extend(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)])
+        lines.extend("| " + " | ".join(row) + " |" for row in rows)
+        lines.append("")
 
-    row("Index, concurrency 1: req/s", [f"{r['index'][1]['rps']:.0f}" for r in results], f"{c1['rps']:.0f}")
-    row(
-        "Index, concurrency 1: p50 / p99 ms",
-        [f"{r['index'][1]['p50_ms']:.1f} / {r['index'][1]['p99_ms']:.1f}" for r in results],
-        f"{c1['p50_ms']:.1f} / {c1['p99_ms']:.1f}",
+    throughput = []
+    for c in (1, 16):
+        throughput.append(
+            [f"Index, concurrency {c}: req/s (app / ceiling)"]
+            + [f"{r['index'][c]['rps']:.0f} / {r['ceiling']['index'][c]['rps']:.0f}" for r in results]
+        )
+        throughput.append(
+            [f"Index, concurrency {c}: p50 / p99 ms, app"]
+            + [f"{r['index'][c]['p50_ms']:.1f} / {r['index'][c]['p99_ms']:.1f}" for r in results]
+        )
+        throughput.append(
+            [f"Index, concurrency {c}: p50 / p99 ms, ceiling"]
+            + [
+                f"{r['ceiling']['index'][c]['p50_ms']:.1f} / {r['ceiling']['index'][c]['p99_ms']:.1f}"
+                for r in results
+            ]
+        )
+    throughput.append(
+        ["Ratio to the ceiling, c=1 / c=16"]
+        + [f"{r['ratio'][1]:.2f} / {r['ratio'][16]:.2f}" for r in results]
     )
-    row(
-        "Index, concurrency 16: req/s", [f"{r['index'][16]['rps']:.0f}" for r in results], f"{c16['rps']:.0f}"
+    throughput.append(
+        ["Page bytes (ceiling: same bytes)"]
+        + [f"{r['page_bytes']} ({'yes' if r['ceiling']['same_bytes'] else 'NO'})" for r in results]
     )
-    row(
-        "Index, concurrency 16: p50 / p99 ms",
-        [f"{r['index'][16]['p50_ms']:.1f} / {r['index'][16]['p99_ms']:.1f}" for r in results],
-        f"{c16['p50_ms']:.1f} / {c16['p99_ms']:.1f}",
-    )
-    row(
-        "Ratio to ceiling, concurrency 1 / 16",
-        [
-            f"{r['index'][1]['rps'] / c1['rps']:.2f} / {r['index'][16]['rps'] / c16['rps']:.2f}"
+    throughput.append(
+        ["Responses setting a cookie, c=1 / c=16"]
+        + [
+            f"{r['index'][1]['set_cookie_responses']} / {r['index'][16]['set_cookie_responses']}"
             for r in results
-        ],
-        "1",
+        ]
     )
-    row("Page size, bytes", [str(r["page_bytes"]) for r in results], str(ceiling["page_bytes"]))
-    row(
-        "SQL queries per index page (page 1 / last page)",
-        [" / ".join(map(str, r["queries"])) for r in results],
+    table(["Index (signed in)", *names], throughput)
+
+    growth = []
+    for key, row in results[0]["growth"].items():
+        cells = []
+        for r in results:
+            g = r["growth"][key]
+            ratio = f" ({g['ratio']:.2f}x)" if g["baseline"] else ""
+            cells.append(
+                f"{g['p50_ms']:.1f}{ratio}; {g['first_view']} / {g['repeat_view']} q; "
+                f"{g['first_view_sql_ms']:.1f} ms SQL"
+            )
+        growth.append([row["label"], *cells])
+    lines.append(
+        "Growth: p50 ms at concurrency 1 over HTTP (ratio to its small-data counterpart); SQL queries "
+        "on a first / repeat view and the first view's SQL time (in-process)."
     )
+    lines.append("")
+    table(["Page", *names], growth)
+
+    signin = []
     for kind in ("cold", "warm"):
         label = "cold (new association)" if kind == "cold" else "warm"
-        row(
-            f"Sign-in round trip, {label}: per s / p50 ms",
-            [f"{r[kind]['per_second']:.0f} / {r[kind]['p50_ms']:.1f}" for r in results],
+        signin.append(
+            [f"Sign-in, {label}: per s / p50 ms / app share p50 ms"]
+            + [
+                f"{r['signin'][kind]['per_second']:.0f} / {r['signin'][kind]['p50_ms']:.1f} / "
+                f"{r['signin'][kind]['app_p50_ms']:.1f}"
+                for r in results
+            ]
         )
-        row(f"Sign-in, {label}: app share p50 ms", [f"{r[kind]['app_p50_ms']:.1f}" for r in results])
-    row("Peak RSS of one worker, MB", [f"{r['rss_mb']:.1f}" for r in results], f"{ceiling['rss_mb']:.1f}")
-    lines += ["", "Targets:", ""]
-    signin_target = TARGETS["signin_app_p50_ms"]
-    for r in results:
-        ratio = min(r["index"][1]["rps"] / c1["rps"], r["index"][16]["rps"] / c16["rps"])
-        lines += [
-            f"- {r['name']}: index throughput >= {TARGETS['ratio']} of the ceiling: {ratio:.2f} "
-            f"(lower of c=1 and c=16) - {verdict(ratio >= TARGETS['ratio'])}",
-            f"- {r['name']}: warm sign-in app share p50 <= {signin_target:g} ms: "
-            f"{r['warm']['app_p50_ms']:.1f} ms - {verdict(r['warm']['app_p50_ms'] <= signin_target)}",
-            f"- {r['name']}: queries per page constant: {' / '.join(map(str, r['queries']))} - "
-            f"{verdict(len(set(r['queries'])) == 1 and r['queries'][0] <= 3)}",
-            f"- {r['name']}: worker peak RSS <= {TARGETS['rss_mb']:g} MB: {r['rss_mb']:.1f} MB - "
-            f"{verdict(r['rss_mb'] <= TARGETS['rss_mb'])}",
-        ]
+    table(["Sign-in round trip", *names], signin)
+
+    memory = []
+    for key, label in (
+        ("without_oidc", "no OpenID Connect provider"),
+        ("with_oidc", "an OpenID Connect provider"),
+    ):
+        memory.append(
+            [f"Worker peak RSS MB, {label}: at start / after load"]
+            + [f"{r['rss'][key]['at_start_mb']:.1f} / {r['rss'][key]['after_load_mb']:.1f}" for r in results]
+        )
+    memory.append(
+        ["Worker peak RSS MB after the whole run (no OIDC)"]
+        + [f"{r['rss']['after_full_run_without_oidc_mb']:.1f}" for r in results]
+    )
+    memory.append(["Ceiling worker peak RSS MB"] + [f"{r['ceiling']['rss_mb']:.1f}" for r in results])
+    table(["Memory", *names], memory)
+
+    lines.append("Targets:")
+    lines.append("")
+    lines.extend(f"- {label}: {figure} - {verdict(ok)}" for label, figure, ok in targets(results))
     return "\n".join(lines)
 
 
 def main(argv=None):
+    """Run every measurement, print the report, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per load figure (default 8)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small seed, a few seconds of load: a sanity check"
+    )
+    parser.add_argument("--duration", type=float, help="seconds per index load figure (default 8; quick 0.5)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
-    parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument(
+        "--json", default=str(DEFAULT_JSON), help=f"where to write the figures ({DEFAULT_JSON})"
+    )
     args = parser.parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    if args.duration:
+        scale = replace(scale, duration=args.duration)
     began = time.perf_counter()
     load_before = os.getloadavg()[0]
     provider, provider_url = start_provider()
-    results, ceiling = [], None
+    results = []
     try:
         with tempfile.TemporaryDirectory(prefix="microblog-bench-") as tmp:
-            results.append(measure_app("SQLite", f"sqlite:///{tmp}/bench.db", provider_url, args.duration))
-            ceiling = measure_ceiling(results[0]["page_bytes"], args.duration)
+            results.append(measure_database("SQLite", f"sqlite:///{tmp}/bench.db", provider_url, scale, tmp))
             postgres = None if args.no_postgres else fresh_postgres(args.postgres_url)
             if postgres:
-                results.append(measure_app("PostgreSQL", postgres, provider_url, args.duration))
+                results.append(measure_database("PostgreSQL", postgres, provider_url, scale, tmp))
     finally:
         provider.terminate()
         provider.wait()
     elapsed = time.perf_counter() - began
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"results": results, "ceiling": ceiling}, indent=2, default=str)
-        )
-    print(report(results, ceiling, args.duration, elapsed, load_before))
+    checks = targets(results)
+    document = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scale": asdict(scale),
+        "elapsed_s": elapsed,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
+        "results": results,
+        "targets": [{"target": label, "figure": figure, "met": ok} for label, figure, ok in checks],
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(document, indent=2, default=str))
+    print(report(results, scale, elapsed, load_before))
+    log(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":
