@@ -1,6 +1,7 @@
 """The benchmark's client, run as its own process: page load at a given concurrency, or sign-in round trips.
 
     python bench/load.py page URL --concurrency 16 --duration 8 [--cookie "name=value"] [--expect TEXT]
+    python bench/load.py pages --page URL EXPECT [--page URL EXPECT ...] --duration 2 [--cookie ...]
     python bench/load.py signin APP_URL PROVIDER_URL --identity URL --rounds 50 [--cold --database-url URL]
     python bench/load.py oidc-start APP_URL PROVIDER_NAME --rounds 4
 
@@ -299,6 +300,11 @@ def main(argv=None):
     page.add_argument("--cookie")
     page.add_argument("--expect")
     page.add_argument("--warmup", type=float, default=WARMUP_SECONDS)
+    pages = sub.add_parser("pages")
+    pages.add_argument("--page", nargs=2, action="append", metavar=("URL", "EXPECT"), required=True)
+    pages.add_argument("--duration", type=float, default=2)
+    pages.add_argument("--cookie")
+    pages.add_argument("--warmup", type=float, default=WARMUP_SECONDS)
     signin = sub.add_parser("signin")
     signin.add_argument("app_url")
     signin.add_argument("provider_url")
@@ -313,6 +319,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.mode == "oidc-start":
         result = run_oidc_starts(args.app_url, args.provider_name, args.rounds)
+    elif args.mode == "pages":  # one after another, each at concurrency 1
+        result = [
+            run_page_load(url, 1, args.duration, args.cookie, expect, args.warmup)
+            for url, expect in args.page
+        ]
     elif args.mode == "page":
         result = run_page_load(
             args.url, args.concurrency, args.duration, args.cookie, args.expect, args.warmup

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -163,11 +164,14 @@ def marker(body):
 def oldest_page_path(path, cursor_row, count):
     """The URL of the page holding the oldest PER_PAGE posts of a list with `count` posts.
 
-    cursor_row is the post just newer than that page (the (PER_PAGE + 1)-th oldest).
+    cursor_row is the post just newer than that page (the (PER_PAGE + 1)-th oldest): the page is
+    `?before=<its cursor>`. Until keyset pagination is on main, the last `?page=N` instead.
     """
-    del cursor_row  # keyset cursors once they land on main
-    last_page = -(-count // PER_PAGE)
-    return f"{path}?page={last_page}"
+    try:
+        from app.pagination import encode_cursor
+    except ImportError:  # page numbers (before keyset pagination)
+        return f"{path}?page={-(-count // PER_PAGE)}"
+    return f"{path}?before={encode_cursor(cursor_row.timestamp, cursor_row.id)}"
 
 
 def growth_pages(url):
@@ -273,7 +277,45 @@ def gunicorn(env, app_spec="app:create_app()"):
     try:
         yield server
     finally:
-        server.stop()
+        stop_soon(server)
+
+
+STOPPING = []  # gunicorn masters whose workers have exited, finishing their own shutdown
+
+
+def stop_soon(server):
+    """Quick shutdown (the figures are taken): wait for the workers to exit, not for the master.
+
+    The master takes seconds more to finish while using no CPU, so the run goes on meanwhile;
+    wait_for_stopped() collects it at the end.
+    """
+    workers = worker_pids(server) if server.process.poll() is None else []
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 15
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    STOPPING.append(server.process)
+
+
+def running(pid):
+    """Whether a process is still running (not exited, not a zombie waiting to be collected)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for_stopped():
+    """Collect the gunicorn masters stopped during the run (killed if one hangs)."""
+    for process in STOPPING:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    STOPPING.clear()
 
 
 def worker_pids(server):
@@ -410,11 +452,21 @@ def measure_index(server, cookie, scale):
 
 def measure_growth(server, cookie, pages, scale):
     """Each growth-table page at concurrency 1 over HTTP; p50 and the ratio to its small counterpart."""
-    rows = {}
+    args = [
+        "pages",
+        "--duration",
+        str(scale.growth_seconds),
+        "--cookie",
+        cookie,
+        "--warmup",
+        str(scale.warmup),
+    ]
     for item in pages:
-        figures = page_load(
-            server.url + item["path"], 1, scale.growth_seconds, cookie, item["expect"], scale.warmup
-        )
+        args += ["--page", server.url + item["path"], item["expect"]]
+    rows = {}
+    for item, figures in zip(pages, client(*args), strict=True):
+        if figures["errors"]:
+            raise RuntimeError(f"{figures['errors']} failed requests to {item['path']}")
         rows[item["key"]] = {**item, "p50_ms": figures["p50_ms"], "p99_ms": figures["p99_ms"]}
     for row in rows.values():
         if row["baseline"]:
@@ -699,6 +751,7 @@ def main(argv=None):
     finally:
         provider.terminate()
         provider.wait()
+        wait_for_stopped()
     elapsed = time.perf_counter() - began
     checks = targets(results)
     document = {
