@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, cast
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
+from flask_limiter.constants import ConfigVars
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
@@ -46,7 +47,41 @@ else:
 migrate = LazyMigrate()  # the real Flask-Migrate loads only for migrations
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+# Limits that Flask-Limiter checks on every request, in its before_request hook (not in a view's decorator).
+SITE_WIDE_LIMIT_SETTINGS = (
+    ConfigVars.DEFAULT_LIMITS,
+    ConfigVars.APPLICATION_LIMITS,
+    ConfigVars.META_LIMITS,
+    ConfigVars.IN_MEMORY_FALLBACK,
+)
+SITE_WIDE_LIMITS_EXTENSION = "microblog_site_wide_limits"
+
+
+class RouteLimiter(Limiter):
+    """Flask-Limiter without its per-request pass where only routes carry limits.
+
+    Flask-Limiter evaluates default, application, meta and fallback limits in a before_request hook
+    on every request, and each view's own limits in that view's decorator. This site sets only the
+    latter (sign-in steps, posting), so the hook found nothing to count at a cost of about 100 µs a
+    page. It is skipped unless the app configures a site-wide limit; the decorators still check
+    their views, storage fallback and recovery included.
+    """
+
+    def init_app(self, app: Flask) -> None:
+        """Bind as Flask-Limiter does, noting whether this app has any limit for the per-request hook."""
+        super().init_app(app)
+        app.extensions[SITE_WIDE_LIMITS_EXTENSION] = any(
+            app.config.get(key) for key in SITE_WIDE_LIMIT_SETTINGS
+        )
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        """Flask-Limiter's check, except the before_request pass when the app has no site-wide limit."""
+        if in_middleware and not current_app.extensions.get(SITE_WIDE_LIMITS_EXTENSION, True):
+            return
+        super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
+
+
+limiter = RouteLimiter(key_func=get_remote_address)
 AUTHLIB_EXTENSION = "authlib.integrations.flask_client"  # where Authlib's OAuth keeps itself on an app
 _oauth_lock = threading.Lock()
 

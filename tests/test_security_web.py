@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.database import ensure_schema
-from app.extensions import db
+from app.extensions import SITE_WIDE_LIMITS_EXTENSION, db, limiter
 from app.models import Post, User
 from tests.support.listener import Listener, hang
 from tests.support.web import SIGNED_IN_ONLY, LiveServer, WebClient, csrf_token, flashes
@@ -244,6 +244,29 @@ def test_starting_sign_in_is_rate_limited(tmp_path, openid_provider):
         statuses.append(response.status_code)
     assert statuses == [200, 200, 200, 429, 429]
     assert "too often" in response.get_data(as_text=True)
+
+
+def test_pages_without_a_limit_skip_the_limiters_per_request_pass(app, client, auth, monkeypatch):
+    """No default, application or blueprint limit exists, so ordinary pages never consult the limiter."""
+    assert not app.extensions[SITE_WIDE_LIMITS_EXTENSION]
+    assert not limiter.limit_manager.default_limits and not limiter.limit_manager.application_limits
+    assert all(not limiter.limit_manager.blueprint_limits(app, name) for name in app.blueprints)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the limiter resolved limits for a page that has none")
+
+    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", refuse)
+    auth.login()
+    for path in ("/", "/user/tester", "/account", "/login", "/healthz"):
+        assert client.get(path).status_code in (200, 302), path
+
+
+def test_a_site_wide_limit_is_still_checked_on_every_page(database_url):
+    app = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_DEFAULT": "2 per minute"}
+    )
+    client = app.test_client()
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
 
 
 # --- outbound fetching from the sign-in flow ----------------------------------------------------
