@@ -19,6 +19,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as timezone-aware UTC (SQLite hands back naive datetimes, which are UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def new_session_token() -> str:
     """Return a fresh random token identifying a user's sign-ins (see User.get_id)."""
     return secrets.token_urlsafe(32)
@@ -36,6 +41,8 @@ class User(UserMixin, Model):
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     sign_in_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Kept by every code path that adds or removes a post, in the same transaction (see count_posts).
+    post_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     identities: Mapped[list["Identity"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     posts: Mapped[list["Post"]] = relationship(
@@ -112,12 +119,21 @@ class SecurityEvent(Model):
 
 
 class Post(Model):
-    """A short message written by a user."""
+    """A short message written by a user.
+
+    Lists run newest first, (timestamp, id) descending, and page by that key (app/pagination.py):
+    one index serves the timeline, one each author's posts (migration 0005).
+    """
+
+    __table_args__ = (
+        Index("ix_post_timestamp_id", "timestamp", "id"),
+        Index("ix_post_user_id_timestamp_id", "user_id", "timestamp", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     body: Mapped[str] = mapped_column(String(POST_MAX))
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
 
     author: Mapped[User] = relationship(back_populates="posts")
 

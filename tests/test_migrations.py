@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask_migrate import downgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, insert, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -196,3 +196,41 @@ def test_flask_db_commands_are_listed_and_work(empty_sqlite):
     assert run_tool([flask, "db", "upgrade"], empty_sqlite).returncode == 0
     current = run_tool([flask, "db", "current"], empty_sqlite)
     assert current.returncode == 0 and f"{script_heads()[0]} (head)" in current.stdout
+
+
+def upgrade_to(url, revision):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    load_migrate(app)
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR), revision=revision)
+        db.engine.dispose()
+
+
+def test_migration_0005_counts_the_posts_that_exist_and_indexes_them_for_keyset_pages(empty_database):
+    upgrade_to(empty_database, "0004")
+    engine = create_engine(empty_database, poolclass=NullPool)
+    with engine.begin() as connection:
+        for user_id, nickname, posts in ((1, "prolific", 3), (2, "quiet", 0), (3, "once", 1)):
+            connection.execute(
+                text(
+                    'INSERT INTO "user" (id, nickname, created_at, session_token, sign_in_count)'
+                    " VALUES (:id, :nickname, CURRENT_TIMESTAMP, :nickname, 0)"
+                ),
+                {"id": user_id, "nickname": nickname},
+            )
+            for n in range(posts):
+                connection.execute(
+                    text(
+                        "INSERT INTO post (body, timestamp, user_id) VALUES (:body, CURRENT_TIMESTAMP, :id)"
+                    ),
+                    {"body": f"{nickname} {n}", "id": user_id},
+                )
+    upgrade_to(empty_database, "head")
+    with engine.connect() as connection:
+        counts = connection.execute(text('SELECT nickname, post_count FROM "user" ORDER BY id')).all()
+        indexes = {index["name"]: index["column_names"] for index in inspect(connection).get_indexes("post")}
+    engine.dispose()
+    assert [tuple(row) for row in counts] == [("prolific", 3), ("quiet", 0), ("once", 1)]
+    assert indexes["ix_post_user_id_timestamp_id"] == ["user_id", "timestamp", "id"]
+    assert indexes["ix_post_timestamp_id"] == ["timestamp", "id"]
+    assert "ix_post_timestamp" not in indexes and "ix_post_user_id" not in indexes  # replaced

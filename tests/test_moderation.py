@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.main.posts import count_posts
 from app.models import Post, User
 from app.moderation import SUSPENDED_MESSAGE
 from app.ops.logs import StdoutHandler
@@ -32,6 +33,7 @@ def add_post(app, nickname, body, timestamp=None):
         user = db.session.scalars(select(User).where(User.nickname == nickname)).one()
         post = Post(body=body, author=user, timestamp=timestamp or datetime.now(UTC))
         db.session.add(post)
+        count_posts(user.id, 1)  # as publish_post does
         db.session.commit()
         return post.id
 
@@ -63,6 +65,8 @@ def test_posts_delete_removes_the_post_and_logs_it(app, runner, auth, client, ca
         assert db.session.get(Post, post_id) is None and db.session.get(Post, kept) is not None
     assert moderation_logs(caplog) == [f"moderation: deleted post {post_id} by 'mallory'"]
     assert "buy cheap pills" not in client.get("/").text
+    assert user_row(app, "mallory").post_count == 1  # counted down with the deletion
+    assert "</span> 1 post\n" in client.get("/user/mallory").text
 
 
 def test_posts_delete_of_a_missing_post_is_one_clear_line(runner):

@@ -18,6 +18,7 @@ def make_user(app, nickname, subjects=(), email=None, posts=(), joined=None):
             user.identities.append(Identity(issuer=issuer, subject=subject))
         for body in posts:
             user.posts.append(Post(body=body))
+        user.post_count = len(posts)  # as publish_post keeps it
         db.session.add(user)
         db.session.commit()
         return user.id

@@ -8,23 +8,23 @@ from flask_wtf import FlaskForm
 from app.extensions import limiter
 from app.main import bp
 from app.main.forms import PostForm
-from app.main.posts import latest_posts, publish_post
+from app.main.posts import PostPage, latest_posts, publish_post, requested_posts
 from app.models import POST_MAX
 
 
-def render_index(form: FlaskForm | None) -> str:
-    """The front page: the latest posts, with the post form (as typed) for a signed-in visitor."""
-    page = request.args.get("page", 1, type=int)
-    return render_template(
-        "main/index.html", user=current_user, form=form, posts=latest_posts(page), post_max=POST_MAX
-    )
+def render_index(form: FlaskForm | None, posts: PostPage) -> str:
+    """The front page: a page of posts, with the post form (as typed) for a signed-in visitor."""
+    return render_template("main/index.html", user=current_user, form=form, posts=posts, post_max=POST_MAX)
 
 
 @bp.get("/index")
 @bp.get("/")
-def index() -> str:
+def index() -> ResponseReturnValue:
     """Everyone's latest posts; a welcome for visitors, the post form for signed-in users."""
-    return render_index(PostForm() if current_user.is_authenticated else None)
+    posts = requested_posts("main.index")
+    if not isinstance(posts, PostPage):
+        return posts  # an old ?page=N link, sent on to its new address
+    return render_index(PostForm() if current_user.is_authenticated else None, posts)
 
 
 def post_rate_limit() -> str:
@@ -47,7 +47,7 @@ def publish() -> ResponseReturnValue:
     """Publish a post; a refused one comes back with its message and the text typed."""
     form = PostForm()
     if not form.validate():
-        return render_index(form)
+        return render_index(form, latest_posts())
     assert form.body.data is not None  # validate_body refused a missing or empty post
     publish_post(current_user._get_current_object(), form.body.data)
     flash("Your post is live!", "success")

@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import User
@@ -13,8 +14,12 @@ class ProfileConflictError(ValueError):
 
 
 def find_profile(nickname: str) -> User | None:
-    """The user with exactly this nickname, else one differing only in case; None if none or suspended."""
-    user = db.session.scalars(select(User).where(User.nickname == nickname)).first()
+    """The user with exactly this nickname, else one differing only in case; None if none or suspended.
+
+    The exact match comes with the user's identities (the page lists their providers) in one query.
+    """
+    with_identities = select(User).options(joinedload(User.identities))
+    user = db.session.scalars(with_identities.where(User.nickname == nickname)).unique().first()
     if user is None:
         user = db.session.scalars(select(User).where(func.lower(User.nickname) == nickname.lower())).first()
     return None if user is None or user.suspended_at is not None else user

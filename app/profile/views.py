@@ -6,7 +6,8 @@ from flask_login import current_user, login_required
 
 from app.auth.devices import current_device
 from app.auth.history import NICKNAME_CHANGED, record_event
-from app.main.posts import posts_by
+from app.main.posts import PostPage, requested_posts
+from app.pagination import page_arguments
 from app.profile import bp
 from app.profile.forms import ProfileForm
 from app.profile.profiles import ProfileConflictError, find_profile, identity_labels, update_profile
@@ -28,14 +29,18 @@ def user(nickname: str) -> ResponseReturnValue:
     if profile is None:
         return no_such_profile(nickname)
     if profile.nickname != nickname:
-        return redirect(url_for("profile.user", nickname=profile.nickname), 301)
-    posts = posts_by(profile, request.args.get("page", 1, type=int))
+        return redirect(
+            url_for("profile.user", nickname=profile.nickname, **page_arguments(request.args)), 301
+        )
+    posts = requested_posts("profile.user", author_id=profile.id, nickname=profile.nickname)
+    if not isinstance(posts, PostPage):
+        return posts  # an old ?page=N link, sent on to its new address
     is_owner = current_user.is_authenticated and current_user.id == profile.id
     return render_template(
         "profile/user.html",
         profile=profile,
         posts=posts,
-        post_count=posts.total,
+        post_count=profile.post_count,
         identity_labels=identity_labels(profile),
         is_owner=is_owner,
     )
