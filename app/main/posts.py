@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app, redirect, request, url_for
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Row,
@@ -30,10 +31,10 @@ from app.models import Post, User
 from app.pagination import Cursor, PageRequest, encode_cursor, page_request
 
 CURSOR_TIME = bindparam("cursor_time", type_=Post.timestamp.type)
-CURSOR_ID = bindparam("cursor_id", type_=Integer)
+CURSOR_ID = bindparam("cursor_id", type_=BigInteger)  # a cursor may name any 64-bit id
 AUTHOR_ID = bindparam("author_id", type_=Integer)
 LIMIT = bindparam("limit", type_=Integer)
-OFFSET = bindparam("offset", type_=Integer)
+OFFSET = bindparam("offset", type_=BigInteger)  # an old ?page=N may be a billion pages deep
 AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any columns
 
 
