@@ -474,11 +474,15 @@ def measure_growth(server, cookie, pages, scale):
     return rows
 
 
-def measure_ceiling(page_file, cookie, scale):
-    """The captured page from the minimal Flask app, same server configuration, same load."""
+def measure_ceiling(page_file, cookie, database_url, scale):
+    """The captured page from the minimal Flask app, same server configuration, same load.
+
+    The ceiling uses no database; gunicorn.conf.py's start-up check is given the benchmark's.
+    """
     env = {
         "MICROBLOG_CONFIG": "production",
         "SECRET_KEY": "ceiling" * 8,
+        "DATABASE_URL": database_url,
         "CEILING_PAGE_FILE": str(page_file),
         "GUNICORN_MAX_REQUESTS": "0",
         "PYTHONPATH": str(ROOT),
@@ -543,7 +547,7 @@ def measure_database(name, database_url, provider_url, scale, workdir):
     for key, counted in queries.items():
         growth[key].update(counted)
     log(f"{name}: ceiling from the captured page")
-    ceiling = measure_ceiling(page_file, cookie, scale)
+    ceiling = measure_ceiling(page_file, cookie, database_url, scale)
     log(f"{name}: worker memory without, then with an OpenID Connect provider configured")
     with ThreadPoolExecutor(2) as pool:  # side by side: memory does not depend on sharing the CPU
         probes = {
