@@ -153,7 +153,7 @@ def run_page_load(url, concurrency, duration, cookie=None, expect=None, warmup=W
     for thread in threads:
         thread.join()
     if not results:
-        raise SystemExit(f"no successful request to {url} in {duration}s ({len(errors)} failed)")
+        raise RuntimeError(f"no successful request to {url} in {duration}s ({len(errors)} failed)")
     return {
         "concurrency": concurrency,
         "requests": len(results),
@@ -285,7 +285,7 @@ def run_oidc_starts(app_url, provider_name, rounds):
         browser.close()
         location = started.getheader("Location") or ""
         if started.status != 302 or "/login" in location.split("?")[0]:
-            raise SystemExit(f"OpenID Connect start answered {started.status} to {location!r}")
+            raise RuntimeError(f"OpenID Connect start answered {started.status} to {location!r}")
         locations.append(location.split("?")[0])
     return {"rounds": rounds, "redirected_to": sorted(set(locations))}
 

@@ -503,15 +503,21 @@ def rss_probe(database_url, secret, provider_url, pages, scale, oidc):
 
     The load: warm sign-ins, with a provider also OpenID Connect sign-in starts (the client's
     first use: discovery, then the redirect), the index at concurrency 16, each growth page once.
+    The client runs in this process: only the server's memory is measured here, not its speed.
     """
+    from bench import load
+
     issuer = provider_url + "/oidc" if oidc else None
     with gunicorn(app_env(database_url, secret, issuer)) as server:
         at_start = peak_rss_mb(server)
-        signed_in = sign_in(server, provider_url, database_url, max(2, scale.warm_rounds // 10))
+        identity = provider_url + "/id/bench"
+        signed_in = load.run_sign_ins(server.url, provider_url, identity, max(2, scale.warm_rounds // 10))
         cookie = f"{SESSION_COOKIE}={signed_in['cookies'][SESSION_COOKIE]}"
         if oidc:
-            client("oidc-start", server.url, OIDC_NAME, "--rounds", str(scale.oidc_starts))
-        page_load(server.url + "/", 16, scale.rss_seconds, cookie, GREETING, 0)
+            load.run_oidc_starts(server.url, OIDC_NAME, scale.oidc_starts)
+        index = load.run_page_load(server.url + "/", 16, scale.rss_seconds, cookie, GREETING, warmup=0)
+        if index["errors"]:
+            raise RuntimeError(f"{index['errors']} failed requests to {server.url}/")
         for item in pages:
             fetch(server.url + item["path"], cookie)
         return {"at_start_mb": at_start, "after_load_mb": peak_rss_mb(server)}
