@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, event, insert, make_url, select, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
+from app.pagination import encode_cursor  # noqa: E402
 from bench.load import USER_AGENT  # noqa: E402
 from config import CONFIGS  # noqa: E402
 from tests.support.workers import GunicornApp  # noqa: E402
@@ -161,16 +162,11 @@ def marker(body):
     return body.split(":", 1)[0] + ":"
 
 
-def oldest_page_path(path, cursor_row, count):
-    """The URL of the page holding the oldest PER_PAGE posts of a list with `count` posts.
+def oldest_page_path(path, cursor_row):
+    """The URL of the page holding a list's oldest PER_PAGE posts: `?before=` the next newer post's cursor.
 
-    cursor_row is the post just newer than that page (the (PER_PAGE + 1)-th oldest): the page is
-    `?before=<its cursor>`. Until keyset pagination is on main, the last `?page=N` instead.
+    cursor_row is that post, the (PER_PAGE + 1)-th oldest of the list.
     """
-    try:
-        from app.pagination import encode_cursor
-    except ImportError:  # page numbers (before keyset pagination)
-        return f"{path}?page={-(-count // PER_PAGE)}"
     return f"{path}?before={encode_cursor(cursor_row.timestamp, cursor_row.id)}"
 
 
@@ -201,7 +197,7 @@ def growth_pages(url):
         page(
             "index_oldest",
             f"Index, oldest page of {everyone[3]:,} posts",
-            oldest_page_path("/", everyone[2], everyone[3]),
+            oldest_page_path("/", everyone[2]),
             marker(everyone[1].body),
             "index_first",
         ),
@@ -216,7 +212,7 @@ def growth_pages(url):
         page(
             "prolific_last",
             f"Profile with {prolific[3]:,} posts, oldest page",
-            oldest_page_path(f"/user/{PROLIFIC}", prolific[2], prolific[3]),
+            oldest_page_path(f"/user/{PROLIFIC}", prolific[2]),
             marker(prolific[1].body),
             "quiet_first",
         ),
