@@ -137,3 +137,41 @@ def test_posts_link_to_their_author(client, auth):
     auth.login("alice")
     post(client, "hello")
     assert 'href="/user/alice"' in client.get("/").text
+
+
+def wtforms_post_box(app, form_data):
+    """The CSRF input and the textarea as WTForms' widgets write them for this request (the reference)."""
+    from app.main.forms import PostForm
+
+    method = "GET" if form_data is None else "POST"
+    with app.test_request_context("/", method=method, data=form_data):
+        form = PostForm(meta={"csrf": False})
+        if form_data is not None:
+            form.validate()
+        refused = bool(form.body.errors)
+        attrs = {
+            "data-limit": 140,
+            "aria-describedby": "body-count body-error" if refused else "body-count",
+            "aria-invalid": "true" if refused else "false",
+        }
+        textarea = form.body(
+            id="body", rows=3, placeholder="Say something in 140 characters or fewer", **attrs
+        )
+        return str(textarea), form.body.errors
+
+
+@pytest.mark.parametrize("typed", [None, "", "  ", "x" * 141 + " <b>\"&'</b>\r\n", "a\x01b", "line\r\n" * 30])
+def test_the_post_box_is_what_wtforms_widgets_wrote(app, client, auth, typed):
+    """The post box is plain markup, byte for byte what the WTForms widgets made, in every state."""
+    auth.login()
+    page = client.get("/").text
+    token = csrf_token(page)
+    if typed is not None:
+        page = client.post("/", data={"csrf_token": token, "body": typed}).text
+    textarea, errors = wtforms_post_box(app, None if typed is None else {"body": typed})
+    box = page[page.index('<form method="post" action="/" id="post-form"') :]
+    # The token is signed afresh with the time on each page, so its place and form are compared.
+    hidden = r'[^>]*novalidate>\n    <input id="csrf_token" name="csrf_token" type="hidden" value="[^"]+">\n'
+    assert re.match(hidden, box)
+    assert box[box.index("<textarea") : box.index("</textarea>") + len("</textarea>")] == textarea
+    assert ('<p class="field-error" id="body-error" role="alert">' in box) == bool(errors)
