@@ -6,13 +6,13 @@ profile and posts are hidden. Every action is logged on the `microblog.moderatio
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.main.posts import count_posts
-from app.models import Post, User, utcnow
+from app.models import Post, User, as_utc, utcnow
 
 log = logging.getLogger("microblog.moderation")
 SUSPENDED_MESSAGE = (
@@ -91,13 +91,6 @@ def record_sign_in(user: User) -> None:
     db.session.commit()
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A stored time as aware UTC (SQLite hands timestamps back without a zone)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def user_summaries() -> list[UserSummary]:
     """Every user with sign-in count, post count and last activity (latest sign-in or post).
 
@@ -108,7 +101,7 @@ def user_summaries() -> list[UserSummary]:
     query = select(User, last_post_at).order_by(func.lower(User.nickname))
     summaries = []
     for user, last_post in db.session.execute(query):
-        moments = [m for m in (as_utc(user.last_sign_in_at), as_utc(last_post)) if m is not None]
+        moments = [as_utc(m) for m in (user.last_sign_in_at, last_post) if m is not None]
         summaries.append(
             UserSummary(
                 nickname=user.nickname,

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from app.auth.devices import active_devices, as_utc
+from app.auth.devices import active_devices
 from app.auth.history import event_label, recent_events
 from app.extensions import db
-from app.models import Identity, Post, SecurityEvent, User, UserSession
+from app.models import Identity, Post, SecurityEvent, User, UserSession, as_utc
 from app.providers import OPENID2_ISSUER, Provider, identity_label, oidc_providers, provider_of
 
 

@@ -6,7 +6,7 @@ signs a user out everywhere (sign out everywhere, account deletion, suspension).
 """
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app, request
 from flask_login import current_user
@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 
 from app.database import rows_affected
 from app.extensions import db
-from app.models import User, UserSession, new_session_token, utcnow
+from app.models import User, UserSession, as_utc, new_session_token, utcnow
 
 BROWSERS = (  # checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari"
     ("Edg/", "Edge"),
@@ -37,11 +37,6 @@ SYSTEMS = (
 )
 UNKNOWN_DEVICE = "Unknown browser"
 _HEADLESS = re.compile(r"Headless", re.I)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A stored time as an aware UTC datetime (SQLite gives them back without a zone)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def describe_user_agent(user_agent: str | None) -> str:

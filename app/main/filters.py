@@ -4,13 +4,12 @@ import zlib
 from datetime import UTC, datetime
 
 from app.main import bp
+from app.models import as_utc
 
 AVATAR_TONES = 6
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A timezone-aware UTC datetime (SQLite hands back naive ones)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+MINUTE, HOUR, DAY = 60, 3600, 86400  # seconds
+# English month names whatever the process locale (strftime's %b follows it).
+MONTH_ABBREVIATIONS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @bp.app_template_filter("isodate")
@@ -34,16 +33,23 @@ def monthyear(moment: datetime) -> str:
 
 @bp.app_template_filter("ago")
 def ago(moment: datetime, now: datetime | None = None) -> str:
-    """How long ago, in words, for recent times; the date for older ones."""
+    """How long ago, in words, for the last day; the date for anything older.
+
+    Under a minute (or in the future, from another clock running ahead): "just now".
+    Under an hour: "1 minute ago", "59 minutes ago". Under a day: "1 hour ago", "23 hours ago".
+    From 24 hours on, the day: "3 Dec" in the current year (UTC), "3 Dec 2025" in another.
+    The exact time stays in the <time> element's datetime and title.
+    """
     moment = as_utc(moment)
-    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
-    if seconds < 60:
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    if seconds < MINUTE:
         return "just now"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        count = seconds // size
-        if count and (unit != "day" or count < 7):
-            return f"{count} {unit}{'' if count == 1 else 's'} ago"
-    return f"{moment.day} {moment:%b %Y}"
+    if seconds < DAY:
+        count, unit = (int(seconds // MINUTE), "minute") if seconds < HOUR else (int(seconds // HOUR), "hour")
+        return f"{count} {unit} ago" if count == 1 else f"{count} {unit}s ago"
+    day = f"{moment.day} {MONTH_ABBREVIATIONS[moment.month - 1]}"
+    return day if moment.year == now.year else f"{day} {moment.year}"
 
 
 @bp.app_template_filter("avatar_tone")
