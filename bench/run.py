@@ -28,11 +28,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, insert, make_url, select, text  # noqa: E402
+from sqlalchemy import Row, create_engine, event, insert, make_url, select, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from app.pagination import encode_cursor  # noqa: E402
@@ -108,13 +109,14 @@ def migrate(url):
     subprocess.run([sys.executable, "db_create.py"], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
-def author_of(n, scale, first_spread_id):
-    """Who wrote post n: every k-th post is the prolific user's, a few the quiet one's, the rest spread."""
+def author_of(n, scale, ids):
+    """Who wrote post n (a user id): every k-th post is the prolific user's, a few the quiet one's,
+    the rest spread over the others (ids: user ids by nickname)."""
     if n % (scale.posts // scale.prolific_posts) == 0:
-        return "prolific"
+        return ids[PROLIFIC]
     if n % (scale.posts // scale.quiet_posts) == 1:
-        return "quiet"
-    return first_spread_id + (n * 7919) % (scale.users - 2)
+        return ids[QUIET]
+    return ids["user2"] + (n * 7919) % (scale.users - 2)
 
 
 def seed(url, scale):
@@ -138,19 +140,15 @@ def seed(url, scale):
             ],
         )
         ids = dict(connection.execute(select(User.__table__.c.nickname, User.__table__.c.id)).all())
-        special = {"prolific": ids[PROLIFIC], "quiet": ids[QUIET]}
-        first_spread_id = ids["user2"]
         for start in range(0, scale.posts, 20_000):
-            rows = []
-            for n in range(start, min(start + 20_000, scale.posts)):
-                author = author_of(n, scale, first_spread_id)
-                rows.append(
-                    {
-                        "body": f"Post number {n}: a short message of about the length people write.",
-                        "timestamp": now - timedelta(minutes=scale.posts - n),
-                        "user_id": special.get(author, author),
-                    }
-                )
+            rows = [
+                {
+                    "body": f"Post number {n}: a short message of about the length people write.",
+                    "timestamp": now - timedelta(minutes=scale.posts - n),
+                    "user_id": author_of(n, scale, ids),
+                }
+                for n in range(start, min(start + 20_000, scale.posts))
+            ]
             connection.execute(insert(Post.__table__), rows)
         if engine.dialect.name == "postgresql":
             connection.execute(text("ANALYZE"))
@@ -188,35 +186,45 @@ def growth_pages(url):
                 query.order_by(posts.c.timestamp, posts.c.id).offset(PER_PAGE).limit(1)
             ).first()
             count = connection.execute(select(text("count(*)")).select_from(query.subquery())).scalar_one()
-        return newest, oldest, cursor_row, count
+        return ListFacts(newest, oldest, cursor_row, count)
 
     everyone, prolific, quiet = facts(), facts(PROLIFIC), facts(QUIET)
     engine.dispose()
     return [
-        page("index_first", "Index, newest page", "/", marker(everyone[0].body)),
+        page("index_first", "Index, newest page", "/", marker(everyone.newest.body)),
         page(
             "index_oldest",
-            f"Index, oldest page of {everyone[3]:,} posts",
-            oldest_page_path("/", everyone[2]),
-            marker(everyone[1].body),
+            f"Index, oldest page of {everyone.count:,} posts",
+            oldest_page_path("/", everyone.cursor_row),
+            marker(everyone.oldest.body),
             "index_first",
         ),
-        page("quiet_first", f"Profile with {quiet[3]} posts", f"/user/{QUIET}", marker(quiet[0].body)),
+        page("quiet_first", f"Profile with {quiet.count} posts", f"/user/{QUIET}", marker(quiet.newest.body)),
         page(
             "prolific_first",
-            f"Profile with {prolific[3]:,} posts, newest page",
+            f"Profile with {prolific.count:,} posts, newest page",
             f"/user/{PROLIFIC}",
-            marker(prolific[0].body),
+            marker(prolific.newest.body),
             "quiet_first",
         ),
         page(
             "prolific_last",
-            f"Profile with {prolific[3]:,} posts, oldest page",
-            oldest_page_path(f"/user/{PROLIFIC}", prolific[2]),
-            marker(prolific[1].body),
+            f"Profile with {prolific.count:,} posts, oldest page",
+            oldest_page_path(f"/user/{PROLIFIC}", prolific.cursor_row),
+            marker(prolific.oldest.body),
             "quiet_first",
         ),
     ]
+
+
+class ListFacts(NamedTuple):
+    """A list of posts (everyone's, or one user's): its newest and oldest posts, the post whose
+    cursor leads to its oldest page, and how many posts it has."""
+
+    newest: Row
+    oldest: Row
+    cursor_row: Row
+    count: int
 
 
 def page(key, label, path, expect, baseline=None):
