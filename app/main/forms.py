@@ -1,5 +1,7 @@
 """The form for writing a post."""
 
+from typing import NamedTuple
+
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import ValidationError
@@ -29,3 +31,18 @@ class PostForm(FlaskForm):
             raise ValidationError(
                 f"Your post is {len(field.data)} characters long; the limit is {POST_MAX}. Please shorten it."
             )
+
+
+class PostBox(NamedTuple):
+    """What the post box on the front page shows: the text as typed, and why it was refused."""
+
+    text: str = ""
+    errors: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, form: PostForm) -> "PostBox":
+        """The box after a refused post: the (normalised) text and the form's messages."""
+        return cls(form.body.data or "", tuple(form.body.errors))
+
+
+EMPTY_POST_BOX = PostBox()  # a GET needs no form object: CSRFProtect checks the token of the POST

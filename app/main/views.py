@@ -3,18 +3,19 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 
 from app.extensions import limiter
 from app.main import bp
-from app.main.forms import PostForm
+from app.main.forms import EMPTY_POST_BOX, PostBox, PostForm
 from app.main.posts import PostPage, latest_posts, publish_post, requested_posts
 from app.models import POST_MAX
 
 
-def render_index(form: FlaskForm | None, posts: PostPage) -> str:
-    """The front page: a page of posts, with the post form (as typed) for a signed-in visitor."""
-    return render_template("main/index.html", user=current_user, form=form, posts=posts, post_max=POST_MAX)
+def render_index(post_box: PostBox | None, posts: PostPage) -> str:
+    """The front page: a page of posts, with the post box (as typed) for a signed-in visitor."""
+    return render_template(
+        "main/index.html", user=current_user, post_box=post_box, posts=posts, post_max=POST_MAX
+    )
 
 
 @bp.get("/index")
@@ -24,7 +25,7 @@ def index() -> ResponseReturnValue:
     posts = requested_posts("main.index")
     if not isinstance(posts, PostPage):
         return posts  # an old ?page=N link, sent on to its new address
-    return render_index(PostForm() if current_user.is_authenticated else None, posts)
+    return render_index(EMPTY_POST_BOX if current_user.is_authenticated else None, posts)
 
 
 def post_rate_limit() -> str:
@@ -47,7 +48,7 @@ def publish() -> ResponseReturnValue:
     """Publish a post; a refused one comes back with its message and the text typed."""
     form = PostForm()
     if not form.validate():
-        return render_index(form, latest_posts())
+        return render_index(PostBox.of(form), latest_posts())
     assert form.body.data is not None  # validate_body refused a missing or empty post
     publish_post(current_user._get_current_object(), form.body.data)
     flash("Your post is live!", "success")
