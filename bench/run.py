@@ -270,14 +270,19 @@ def app_env(database_url, secret, oidc_issuer=None):
     return env
 
 
-@contextmanager
-def gunicorn(env, app_spec="app:create_app()"):
-    """The production command (gunicorn.conf.py, WORKERS workers) for the app spec; stopped on exit."""
+def start_gunicorn(env, app_spec="app:create_app()"):
+    """The production command (gunicorn.conf.py, WORKERS workers) for the app spec, started."""
     server = GunicornApp(env, workers=WORKERS)
     server.command[-1] = app_spec
     server.env["WEB_CONCURRENCY"] = str(WORKERS)
     server.env.pop("PORT", None)
-    server.start(timeout=60)
+    return server.start(timeout=60)
+
+
+@contextmanager
+def gunicorn(env, app_spec="app:create_app()"):
+    """start_gunicorn() for a measurement; quickly stopped on exit."""
+    server = start_gunicorn(env, app_spec)
     try:
         yield server
     finally:

@@ -1,5 +1,6 @@
 """The benchmark harness (bench/) keeps working: the ceiling's template, and a quick run end to end."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -43,6 +44,11 @@ def test_ceiling_refuses_posts_of_different_markup():
     page = sample_page().replace("<p>Body 2", "<div>Body 2", 1)
     with pytest.raises(ValueError, match="one markup"):
         page_template(page)
+
+
+def test_attack_benchmark_finds_what_it_uses_in_run_py():
+    attack = importlib.import_module("bench.attack")
+    assert callable(attack.start_gunicorn) and callable(attack.app_env)
 
 
 @pytest.mark.e2e
