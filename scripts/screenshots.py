@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.database import ensure_schema  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.main.posts import count_posts  # noqa: E402
 from app.models import Identity, Post, User, UserSession  # noqa: E402
 from devproviders.mount import mount  # noqa: E402
 from tests.support.chromium import launch_chromium  # noqa: E402
@@ -81,6 +82,7 @@ def seed(app, base_url):
         )
         for name, minutes, body in SEED_POSTS:
             db.session.add(Post(author=users[name], body=body, timestamp=now - timedelta(minutes=minutes)))
+            count_posts(users[name].id, 1)
         db.session.commit()
 
 

@@ -6,7 +6,7 @@ nickname), which the `post_list` macro renders. Building a statement and loading
 objects cost more than the query itself on a page of 20 short posts.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +79,7 @@ class PostStatements:
     cursor_at: AnySelect  # (timestamp, id) of the post at an offset, for old ?page=N links
 
 
-def post_statements(scope: Any) -> PostStatements:
+def post_statements(scope: Callable[[type[Post]], ColumnElement[bool]]) -> PostStatements:
     """Build the statements of one list; scope(post) says which posts belong to it."""
     rows = select(Post.id, Post.body, Post.timestamp, User.nickname).join(User, User.id == Post.user_id)
     rows = rows.where(scope(Post))
