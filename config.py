@@ -22,6 +22,8 @@ LOCAL_OIDC_ICON = "C"
 LOCAL_OIDC_CLIENT_ID = "microblog-local"
 OIDC_SETTING = re.compile(r"^OIDC_([A-Z0-9_]+?)_(CLIENT_ID|CLIENT_SECRET|ISSUER|LABEL)$")
 OIDC_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+CACHE_URL_SCHEMES = (*REDIS_URL_SCHEMES, "memory://")  # memory://: each process caches alone
 OIDC_RESERVED_NAMES = {LOCAL_OIDC_NAME}  # the development provider
 SECRET_KEY_MIN = 32  # characters; production refuses shorter keys
 SECRET_KEY_RECIPE = "python3 -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105 - a recipe
@@ -137,6 +139,10 @@ class Config:
     TRUSTED_HOSTS = None  # Host names this site answers to, e.g. microblog.example,www.microblog.example
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis unreachable: count per process, warn, retry Redis
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}  # a silent Redis
+    # The shared cache of rendered post lists (app/shared_cache.py): redis://, rediss://, unix:// or
+    # memory:// (each process alone); unset: RATELIMIT_STORAGE_URI when that is Redis, else memory://.
+    CACHE_URL: str | None = None
+    CACHE_DEFAULT_TIMEOUT = 300  # seconds an entry is kept (a change makes it unread at once anyway)
     # Reverse proxies in front of the app, per header; 0 = trust none (ProxyFix is not applied).
     PROXY_FIX_X_FOR = 0
     PROXY_FIX_X_PROTO = 0
@@ -283,10 +289,18 @@ def load_config(
     settings.update(overrides or {})
     settings["MICROBLOG_CONFIG"] = name
     cls.finalise(settings)
+    check_cache_url(settings)
     settings["OIDC_PROVIDERS"] = oidc_providers(settings, environ)
     if settings.get("DEV_OPENID_PROVIDER"):
         settings.update(local_provider_settings(settings))
     return settings
+
+
+def check_cache_url(settings: Settings) -> None:
+    """Refuse a CACHE_URL the shared cache cannot use, naming the ones it can."""
+    url = settings.get("CACHE_URL")
+    if url and not str(url).startswith(CACHE_URL_SCHEMES):
+        raise ConfigError(f"CACHE_URL must start with one of {', '.join(CACHE_URL_SCHEMES)} (it is {url!r}).")
 
 
 def local_provider_settings(settings: Settings) -> Settings:

@@ -87,6 +87,7 @@ def register_extensions(app: Flask) -> None:
     from app.auth.openid2.store import DatabaseOpenIDStore
     from app.extensions import OPENID2_EXTENSION, csrf, db, limiter, login_manager, migrate
     from app.fetcher import install_openid_fetcher
+    from app.shared_cache import init_cache
 
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -99,6 +100,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions[OPENID2_EXTENSION] = MicroblogOpenID(app, store_factory=DatabaseOpenIDStore)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
+    init_cache(app)
     login_manager.init_app(app)
     configure_login(login_manager)
     install_openid_fetcher()  # process-wide; each fetch follows the current app's policy

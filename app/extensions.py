@@ -4,6 +4,7 @@ import threading
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, current_app
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.constants import ConfigVars
 from flask_limiter.util import get_remote_address
@@ -82,6 +83,7 @@ class RouteLimiter(Limiter):
 
 
 limiter = RouteLimiter(key_func=get_remote_address)
+cache = Cache()  # what every reader sees alike: configured by app.shared_cache.init_cache
 AUTHLIB_EXTENSION = "authlib.integrations.flask_client"  # where Authlib's OAuth keeps itself on an app
 _oauth_lock = threading.Lock()
 

@@ -4,7 +4,17 @@ import secrets
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
@@ -136,6 +146,15 @@ class Post(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
 
     author: Mapped[User] = relationship(back_populates="posts")
+
+
+class ContentVersion(Model):
+    """One row whose number goes up with every change readers would see (see app/shared_cache.py)."""
+
+    __tablename__ = "content_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class OpenIDAssociation(Model):

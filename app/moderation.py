@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.main.posts import count_posts
 from app.models import Post, User, as_utc, utcnow
+from app.shared_cache import bump_content_version
 
 log = logging.getLogger("microblog.moderation")
 SUSPENDED_MESSAGE = (
@@ -52,6 +53,7 @@ def suspend_user(user: User) -> bool:
     from app.auth.devices import end_all_sessions  # here: app.auth's sign-in flow imports this module
 
     user.suspended_at = utcnow()
+    bump_content_version()  # their posts leave every page (committed by end_all_sessions)
     end_all_sessions(user)  # every device session ends: its session and remember cookies stop working
     log.warning("moderation: suspended user %r (id %s); their sessions ended", user.nickname, user.id)
     return True
@@ -62,6 +64,7 @@ def unsuspend_user(user: User) -> bool:
     if user.suspended_at is None:
         return False
     user.suspended_at = None
+    bump_content_version()  # their posts come back
     db.session.commit()
     log.warning("moderation: unsuspended user %r (id %s)", user.nickname, user.id)
     return True
@@ -75,6 +78,7 @@ def delete_post(post_id: int) -> Post:
     author = post.author.nickname
     db.session.delete(post)
     count_posts(post.user_id, -1)
+    bump_content_version()
     db.session.commit()
     log.warning("moderation: deleted post %s by %r", post_id, author)
     return post

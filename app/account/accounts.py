@@ -11,6 +11,7 @@ from app.auth.history import event_label, recent_events
 from app.extensions import db
 from app.models import Identity, Post, SecurityEvent, User, UserSession, as_utc
 from app.providers import OPENID2_ISSUER, Provider, identity_label, oidc_providers, provider_of
+from app.shared_cache import bump_content_version
 
 
 @dataclass(frozen=True)
@@ -100,4 +101,5 @@ def delete_account(user_id: int) -> None:
     for model in (SecurityEvent, UserSession, Post, Identity):
         db.session.execute(delete(model).where(model.user_id == user_id))
     db.session.execute(delete(User).where(User.id == user_id))
+    bump_content_version()  # their posts leave every page
     db.session.commit()

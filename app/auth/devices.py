@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from app.database import rows_affected
 from app.extensions import db
 from app.models import User, UserSession, as_utc, new_session_token, utcnow
+from app.shared_cache import remember_content_version, version_column
 
 BROWSERS = (  # checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari"
     ("Edg/", "Edge"),
@@ -77,16 +78,20 @@ def create_device_session(user: User, remember: bool, method: str) -> UserSessio
 
 
 def load_user_and_device(token: str) -> User | None:
-    """The signed-in user for a cookie's token, with its device session attached: one query."""
+    """The signed-in user for a cookie's token, with its device session attached: one query.
+
+    The same query reads the content version for this request's shared-cache keys.
+    """
     row = db.session.execute(
-        select(User, UserSession)
+        select(User, UserSession, version_column())
         .join(UserSession, UserSession.user_id == User.id)
         .where(UserSession.session_token == token, UserSession.expires_at > utcnow())
     ).first()
     if row is None:
         return None
-    user, device = row
+    user, device, version = row
     user.device = device
+    remember_content_version(version)
     note_activity(device)
     return user
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import User
 from app.providers import identity_label
+from app.shared_cache import bump_content_version
 
 
 class ProfileConflictError(ValueError):
@@ -33,9 +34,12 @@ def identity_labels(user: User) -> list[str]:
 
 def update_profile(user: User, nickname: str, email: str | None) -> None:
     """Save a checked nickname and email; ProfileConflictError if the nickname went meanwhile."""
+    renamed = nickname != user.nickname
     user.nickname = nickname
     user.email = email or None
     try:
+        if renamed:
+            bump_content_version()  # every post of theirs shows the name (flushes: may find a clash)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
