@@ -1,7 +1,8 @@
 """The shared cache of what every reader sees alike, and the content version that invalidates it.
 
 Where: Flask-Caching, in Redis (CACHE_URL, else RATELIMIT_STORAGE_URI when it is a redis:// URL)
-or in each process. What: see app/main/fragments.py (rendered post lists, pagers, post counts).
+or in each process. What: rendered pages of post lists with their pagers (app/main/fragments.py);
+a profile's post count needs no caching, it is a column of the user row the page loads anyway.
 Invalidation: `content_version` is one row in the database, bumped in the same transaction as
 every change readers would see (`bump_content_version`). Each request reads it before any data
 (with the signed-in user, or alone for a visitor) and every key carries it, so no process reads
@@ -14,10 +15,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import ColumnElement, func, select
+from redis import RedisError
+from sqlalchemy import ColumnElement, Executable, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import cache, db
@@ -30,6 +33,7 @@ T = TypeVar("T")
 VERSION_ROW = 1
 RETRY_AFTER = 5.0  # seconds a failing cache is left alone before it is tried again
 STATE_KEY = "microblog_shared_cache"
+CACHE_FAILURES = (RedisError, OSError)  # Redis refusing, timing out or gone; the socket itself failing
 
 
 def cache_url(config: Mapping[str, Any]) -> str:
@@ -40,10 +44,10 @@ def cache_url(config: Mapping[str, Any]) -> str:
     return limiter_storage if limiter_storage.startswith(REDIS_URL_SCHEMES) else "memory://"
 
 
-def cache_settings(config: Mapping[str, Any], markup: str) -> dict[str, Any]:
-    """Flask-Caching's settings; `markup` (a digest of the templates) keeps deploys' entries apart."""
+def cache_settings(config: Mapping[str, Any], code: str) -> dict[str, Any]:
+    """Flask-Caching's settings; `code` (render_digest) and the page size keep deploys' entries apart."""
     url = cache_url(config)
-    prefix = f"{config['RATELIMIT_KEY_PREFIX']}:page-cache:{markup}:"
+    prefix = f"{config['RATELIMIT_KEY_PREFIX']}:page-cache:{code}-{config['POSTS_PER_PAGE']}:"
     if url == "memory://":
         return {"CACHE_TYPE": "SimpleCache", "CACHE_KEY_PREFIX": prefix}
     return {
@@ -55,20 +59,25 @@ def cache_settings(config: Mapping[str, Any], markup: str) -> dict[str, Any]:
     }
 
 
-def templates_digest(app: Flask) -> str:
-    """A short digest of every template's source: new markup never reads entries of the old."""
-    loader = app.jinja_env.loader
-    assert loader is not None  # Flask always gives its environment a loader
+def render_digest() -> str:
+    """A digest of the code that shapes entries (templates, app/main, pagination): after a deploy that
+    changes any of it, no worker reads entries the old code made."""
+    app_dir = Path(__file__).parent
+    sources = [
+        *(app_dir / "templates").rglob("*.html"),
+        *(app_dir / "main").glob("*.py"),
+        app_dir / "pagination.py",
+    ]
     digest = hashlib.sha256()
-    for name in sorted(app.jinja_env.list_templates()):
-        digest.update(name.encode())
-        digest.update(loader.get_source(app.jinja_env, name)[0].encode())
+    for path in sorted(sources):
+        digest.update(path.relative_to(app_dir).as_posix().encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 def init_cache(app: Flask) -> None:
     """Bind the cache object to the app with its settings."""
-    cache.init_app(app, config=cache_settings(app.config, templates_digest(app)))
+    cache.init_app(app, config=cache_settings(app.config, render_digest()))
     app.extensions[STATE_KEY] = CacheHealth()
 
 
@@ -93,21 +102,34 @@ def content_version() -> int:
     return int(g.content_version)
 
 
+def version_upsert(now: int) -> Executable:
+    """Set the version to the larger of itself + 1 and now; write the row if it is missing."""
+    following = ContentVersion.version + 1
+    if db.engine.dialect.name == "postgresql":
+        return (
+            postgresql.insert(ContentVersion)
+            .values(id=VERSION_ROW, version=now)
+            .on_conflict_do_update(
+                index_elements=[ContentVersion.id], set_={"version": func.greatest(following, now)}
+            )
+        )
+    return (
+        sqlite.insert(ContentVersion)
+        .values(id=VERSION_ROW, version=now)
+        .on_conflict_do_update(index_elements=[ContentVersion.id], set_={"version": func.max(following, now)})
+    )
+
+
 def bump_content_version() -> None:
     """Move the version on, in the caller's transaction (commit it with the change it announces).
 
-    Pending changes are flushed first, so every writer locks the version row last and two
-    writers never wait on each other in a circle.
+    The new version is at least the time in microseconds, so it never comes back to a number
+    used before, even after the table was emptied or the database restored from a backup (old
+    entries under that number may still be in Redis). Pending changes are flushed first, so
+    every writer locks the version row last and two writers never wait on each other in a circle.
     """
     db.session.flush()
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    # An upsert, so an emptied table (tests truncate it) never silently stops invalidation.
-    statement = dialect.insert(ContentVersion).values(id=VERSION_ROW, version=1)
-    db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ContentVersion.id], set_={"version": ContentVersion.version + 1}
-        )
-    )
+    db.session.execute(version_upsert(time.time_ns() // 1000))
     # This request's own version stays as read: an entry built from what it reads after the bump
     # is newer than its key, never older, and nothing uncommitted ever gets a key of its own.
 
@@ -143,14 +165,14 @@ def cached(key: str, build: Callable[[], T]) -> T:
         return build()
     try:
         entry = cache.get(key)
-    except Exception as error:  # any backend failure (connection, timeout, a corrupt entry)
+    except CACHE_FAILURES as error:
         health.failed(error)
         return build()
     if entry is not None:
-        return entry  # type: ignore[no-any-return]
+        return entry
     entry = build()
     try:
         cache.set(key, entry)
-    except Exception as error:
+    except CACHE_FAILURES as error:
         health.failed(error)
     return entry

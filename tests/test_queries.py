@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from app.auth.flow import find_user
 from app.extensions import db
 from app.models import OPENID2_ISSUER, Identity, Post, User
+from app.shared_cache import bump_content_version
 from tests.support.queries import query_plan, recorded_queries
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -32,7 +33,14 @@ def seed(app, posts, authors=50, prefix="author"):
             for n in range(posts)
         ]
         db.session.execute(insert(Post), rows)
+        bump_content_version()  # as every change readers see does: cached pages show the new posts
         db.session.commit()
+
+
+@pytest.fixture
+def page_cache_off(monkeypatch):
+    """Every page runs its posts query, for tests about that query (the cache would skip it)."""
+    monkeypatch.setattr("app.main.fragments.cached", lambda key, build: build())
 
 
 def index_queries(app, client, path="/"):
@@ -219,7 +227,7 @@ def test_posts_with_the_same_timestamp_are_ordered_by_id_across_pages(app, clien
 
 
 @pytest.mark.parametrize("path", ["/", "/user/author0"])
-def test_keyset_pages_start_at_the_cursor_in_the_index(app, client, auth, path):
+def test_keyset_pages_start_at_the_cursor_in_the_index(app, client, auth, path, page_cache_off):
     """Every page query is a range search of a (…, timestamp, id) index: no scan from the top, no sort."""
     auth.login("reader")
     seed(app, 200, authors=2)
@@ -241,3 +249,22 @@ def test_keyset_pages_start_at_the_cursor_in_the_index(app, client, auth, path):
             assert re.search(rf"(Index Scan (Backward )?using|Bitmap Index Scan on) {index}", plan), plan
             assert re.search(r'Index Cond: \(.*"timestamp" [<>]= ', plan), plan
             assert "Seq Scan on post" not in plan, plan
+
+
+@pytest.mark.parametrize("page", ["index", "older index page", "profile", "older profile page"])
+@pytest.mark.parametrize("who", ["visitor", "signed in"])
+def test_list_pages_run_at_most_three_queries_and_one_fewer_from_the_cache(app, client, auth, who, page):
+    """The first view of a page reads its posts (≤ 3 queries with the user); the next is served from
+    the shared cache: no posts query, same bytes (app/main/fragments.py)."""
+    if who == "signed in":
+        auth.login("reader")
+    seed(app, 45, authors=2)
+    path = "/" if page.endswith("index") else "/user/author0"
+    if page.startswith("older"):
+        path = pager_link(client.get(path).get_data(as_text=True), "next")
+    first, html = index_queries(app, client, path)
+    again, cached = index_queries(app, client, path)
+    assert len(first) <= 3, first
+    assert any("post.body" in q for q in first) and not any("post.body" in q for q in again), again
+    assert len(again) == len(first) - 1, again
+    assert cached == html

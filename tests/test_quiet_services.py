@@ -147,3 +147,51 @@ def test_sign_in_keeps_working_on_per_process_limits_while_redis_is_down(databas
         server.stop()
         with app.app_context():
             db.engine.dispose()
+
+
+# --- Redis (the shared page cache) stopped and started again ----------------------------------------
+
+
+def test_pages_stay_right_while_the_cache_redis_is_down_and_use_it_again_after(
+    database_url, private_redis, caplog, monkeypatch
+):
+    from tests.conftest import AuthActions
+    from tests.support.web import csrf_token
+
+    monkeypatch.setattr("app.shared_cache.RETRY_AFTER", 0.0)  # try Redis again on the next request
+    prefix = f"microblog-cache-{uuid.uuid4().hex}"
+    app = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "CACHE_URL": private_redis.url,
+            "RATELIMIT_KEY_PREFIX": prefix,
+        },
+    )
+    entries = redis.Redis.from_url(private_redis.url)
+    writer, visitor = app.test_client(), app.test_client()
+    AuthActions(app, writer).login("writer")
+
+    def publish(body):
+        token = csrf_token(writer.get("/").text)
+        assert writer.post("/", data={"csrf_token": token, "body": body}).status_code == 302
+
+    try:
+        publish("before the outage")
+        assert "before the outage" in visitor.get("/").text
+        assert entries.keys(f"{prefix}*"), "kept in Redis"
+        private_redis.stop()
+        caplog.set_level(logging.WARNING, logger="app.shared_cache")
+        publish("during the outage")
+        for client in (visitor, writer):
+            page = client.get("/")
+            assert page.status_code == 200
+            assert "during the outage" in page.text and "before the outage" in page.text
+        assert "shared cache unavailable" in caplog.text
+        private_redis.start()
+        entries.flushdb()
+        assert "during the outage" in visitor.get("/").text
+        assert entries.keys(f"{prefix}*"), "kept in Redis again"
+    finally:
+        with app.app_context():
+            db.engine.dispose()

@@ -378,7 +378,7 @@ def test_values_the_database_refuses_get_a_plain_400(app, client, auth, monkeypa
     def refuse(*args, **kwargs):
         raise DataError("INSERT", {}, ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
 
-    monkeypatch.setattr(main_views, "requested_posts", refuse)
+    monkeypatch.setattr(main_views, "requested_list", refuse)
     auth.login("alice")
     response = client.get("/")
     assert response.status_code == 400

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from app.extensions import db
 from app.models import Post, User
 from app.pagination import Cursor, PageRequest, encode_cursor, page_request
+from app.shared_cache import bump_content_version
 
 CURSOR_TIME = bindparam("cursor_time", type_=Post.timestamp.type)
 CURSOR_ID = bindparam("cursor_id", type_=BigInteger)  # a cursor may name any 64-bit id
@@ -166,13 +167,6 @@ def post_page(request: PageRequest, author_id: int | None = None) -> PostPage | 
     return page_of(rows[:per_page], has_newer=False, has_older=len(rows) > per_page)
 
 
-def latest_posts() -> PostPage:
-    """The newest page of everyone's posts (suspended accounts' hidden)."""
-    page = post_page(PageRequest())
-    assert page is not None  # only a ?after= request can be sent to the newest page
-    return page
-
-
 def cursor_before_page(number: int, author_id: int | None = None) -> str | None:
     """For an old ?page=N link (N > 1): the ?before= cursor that shows the same posts (the last post
     of page N - 1); None when page N is past the end."""
@@ -182,14 +176,15 @@ def cursor_before_page(number: int, author_id: int | None = None) -> str | None:
     return encode_cursor(row.timestamp, row.id) if row is not None else None
 
 
-def requested_posts(endpoint: str, author_id: int | None = None, **values: Any) -> PostPage | Response:
-    """The page of posts this request's URL asks for; or a redirect to the plain URL when a Newer
-    link reaches the newest posts; or a 301 from an old ?page=N URL to its ?before= equivalent
-    (page 1, and values that are not page numbers, to the plain URL)."""
+def requested_page(
+    endpoint: str, author_id: int | None = None, **values: Any
+) -> PageRequest | PostPage | Response:
+    """What this request's URL asks for: the newest posts or those before or after a cursor (see
+    app/main/fragments.py); for an old ?page=N URL, a 301 to its ?before= equivalent (page 1, and
+    values that are not page numbers, to the plain URL), or the empty page past the end."""
     wanted = page_request(request.args)
     if wanted.page_number is None:
-        page = post_page(wanted, author_id)
-        return page if page is not None else redirect(url_for(endpoint, **values))
+        return wanted
     if wanted.page_number == 1:
         return redirect(url_for(endpoint, **values), 301)
     cursor = cursor_before_page(wanted.page_number, author_id)
@@ -217,5 +212,6 @@ def publish_post(author: User, body: str) -> Post:
     post = Post(body=body, author=author)
     db.session.add(post)
     count_posts(author.id, 1)
+    bump_content_version()
     db.session.commit()
     return post

@@ -7,11 +7,13 @@ from flask_login import current_user, login_required
 from app.extensions import limiter
 from app.main import bp
 from app.main.forms import EMPTY_POST_BOX, PostBox, PostForm
-from app.main.posts import PostPage, latest_posts, publish_post, requested_posts
-from app.models import POST_MAX
+from app.main.fragments import ServedList, post_list, requested_list
+from app.main.posts import publish_post
+from app.models import POST_MAX, utcnow
+from app.pagination import PageRequest
 
 
-def render_index(post_box: PostBox | None, posts: PostPage) -> str:
+def render_index(post_box: PostBox | None, posts: ServedList) -> str:
     """The front page: a page of posts, with the post box (as typed) for a signed-in visitor."""
     return render_template(
         "main/index.html", user=current_user, post_box=post_box, posts=posts, post_max=POST_MAX
@@ -22,8 +24,8 @@ def render_index(post_box: PostBox | None, posts: PostPage) -> str:
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Everyone's latest posts; a welcome for visitors, the post form for signed-in users."""
-    posts = requested_posts("main.index")
-    if not isinstance(posts, PostPage):
+    posts = requested_list("main.index")
+    if not isinstance(posts, ServedList):
         return posts  # an old ?page=N link, sent on to its new address
     return render_index(EMPTY_POST_BOX if current_user.is_authenticated else None, posts)
 
@@ -48,7 +50,7 @@ def publish() -> ResponseReturnValue:
     """Publish a post; a refused one comes back with its message and the text typed."""
     form = PostForm()
     if not form.validate():
-        return render_index(PostBox.of(form), latest_posts())
+        return render_index(PostBox.of(form), post_list(PageRequest(), "main.index").served(utcnow()))
     assert form.body.data is not None  # validate_body refused a missing or empty post
     publish_post(current_user._get_current_object(), form.body.data)
     flash("Your post is live!", "success")

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from app.auth.devices import current_device
 from app.auth.history import NICKNAME_CHANGED, record_event
-from app.main.posts import PostPage, requested_posts
+from app.main.fragments import ServedList, requested_list
 from app.pagination import page_arguments
 from app.profile import bp
 from app.profile.forms import ProfileForm
@@ -32,8 +32,8 @@ def user(nickname: str) -> ResponseReturnValue:
         return redirect(
             url_for("profile.user", nickname=profile.nickname, **page_arguments(request.args)), 301
         )
-    posts = requested_posts("profile.user", author_id=profile.id, nickname=profile.nickname)
-    if not isinstance(posts, PostPage):
+    posts = requested_list("profile.user", author_id=profile.id, nickname=profile.nickname)
+    if not isinstance(posts, ServedList):
         return posts  # an old ?page=N link, sent on to its new address
     is_owner = current_user.is_authenticated and current_user.id == profile.id
     return render_template(
