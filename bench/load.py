@@ -70,6 +70,12 @@ class Connection:
 # --- page load ------------------------------------------------------------------------------------
 
 
+def path_of(url):
+    """The path and query of a URL, as the request line carries them."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def keep_cookies(response, headers):
     """Like a browser: a cookie the response sets replaces the one sent (headers["Cookie"], updated)."""
     set_cookies = response.headers.get_all("Set-Cookie") or []
@@ -89,8 +95,7 @@ def page_worker(url, headers, expect, window, results, errors, cookie_sets):
     the figures; `window` (a barrier) then starts the clock once every client has made it. Each
     client keeps the cookies it is given, as a browser does.
     """
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+    path = path_of(url)
     headers = dict(headers)
     connection = Connection(url)
     response, _ = connection.request("GET", path, headers=headers)
@@ -166,6 +171,49 @@ def run_page_load(url, concurrency, duration, cookie=None, expect=None, warmup=W
     }
 
 
+def run_interleaved(pages, duration, cookie=None, warmup=WARMUP_SECONDS):
+    """GET several pages in turn from one client at concurrency 1, for `duration` seconds each in all.
+
+    Taking the pages in turn (A, B, C, A, B, C, ...) rather than one after another gives each the
+    same share of whatever else the machine is doing, so their ratios hold on a busy machine.
+    pages: (url, expect) pairs on one server. Returns the figures of each page, in order.
+    """
+    headers = page_headers(cookie)
+    connection = Connection(pages[0][0])
+    paths = [path_of(url) for url, _ in pages]
+    latencies = [[] for _ in pages]
+    errors = [0 for _ in pages]
+    for path in paths:  # untimed: opens the connection, first-request costs
+        response, _ = connection.request("GET", path, headers=headers)
+        keep_cookies(response, headers)
+    start = time.perf_counter() + warmup
+    deadline = start + duration * len(pages)
+    while time.perf_counter() < deadline:
+        for i, (path, (_, expect)) in enumerate(zip(paths, pages, strict=True)):
+            began = time.perf_counter()
+            response, data = connection.request("GET", path, headers=headers)
+            elapsed = time.perf_counter() - began
+            keep_cookies(response, headers)
+            if response.status != 200 or expect.encode() not in data:
+                errors[i] += 1
+            elif began >= start:
+                latencies[i].append(elapsed)
+    connection.close()
+    if not all(latencies):
+        failed = dict(zip(paths, errors, strict=True))
+        raise RuntimeError(f"a page had no successful request in {duration}s (failed requests: {failed})")
+    return [
+        {
+            "url": url,
+            "requests": len(times),
+            "errors": failed,
+            "p50_ms": percentile(times, 0.50) * 1000,
+            "p99_ms": percentile(times, 0.99) * 1000,
+        }
+        for (url, _), times, failed in zip(pages, latencies, errors, strict=True)
+    ]
+
+
 # --- sign-in round trips ------------------------------------------------------------------------------
 
 
@@ -187,9 +235,8 @@ class Browser:
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
         began = time.perf_counter()
-        response, data = connection.request(method, path or "/", body=body, headers=headers)
+        response, data = connection.request(method, path_of(url), body=body, headers=headers)
         elapsed = time.perf_counter() - began
         for header in response.headers.get_all("Set-Cookie") or []:
             for name, morsel in SimpleCookie(header).items():
@@ -319,11 +366,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.mode == "oidc-start":
         result = run_oidc_starts(args.app_url, args.provider_name, args.rounds)
-    elif args.mode == "pages":  # one after another, each at concurrency 1
-        result = [
-            run_page_load(url, 1, args.duration, args.cookie, expect, args.warmup)
-            for url, expect in args.page
-        ]
+    elif args.mode == "pages":
+        result = run_interleaved(args.page, args.duration, args.cookie, args.warmup)
     elif args.mode == "page":
         result = run_page_load(
             args.url, args.concurrency, args.duration, args.cookie, args.expect, args.warmup

@@ -367,12 +367,12 @@ def fetch(url, cookie=None):
     import http.client
     from urllib.parse import urlsplit
 
-    from bench.load import keep_cookies, page_headers
+    from bench.load import keep_cookies, page_headers, path_of
 
     parts = urlsplit(url)
     headers = page_headers(cookie)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers)
+    connection.request("GET", path_of(url), headers=headers)
     response = connection.getresponse()
     body = response.read()
     connection.close()
@@ -447,6 +447,7 @@ def count_queries(database_url, secret, cookie_value, pages):
             "first_view": views[0]["queries"],
             "repeat_view": views[1]["queries"],
             "first_view_sql_ms": views[0]["ms"],
+            "repeat_view_sql_ms": views[1]["ms"],
         }
     engine.dispose()
     return counts
@@ -460,7 +461,7 @@ def measure_index(server, cookie, scale):
 
 
 def measure_growth(server, cookie, pages, scale):
-    """Each growth-table page at concurrency 1 over HTTP; p50 and the ratio to its small counterpart."""
+    """The growth-table pages, in turn, at concurrency 1 over HTTP: p50, and the ratio to its counterpart."""
     args = [
         "pages",
         "--duration",
@@ -696,12 +697,12 @@ def report(results, scale, elapsed, load_before):
             ratio = f" ({g['ratio']:.2f}x)" if g["baseline"] else ""
             cells.append(
                 f"{g['p50_ms']:.1f}{ratio}; {g['first_view']} / {g['repeat_view']} q; "
-                f"{g['first_view_sql_ms']:.1f} ms SQL"
+                f"{g['first_view_sql_ms']:.1f} / {g['repeat_view_sql_ms']:.1f} ms SQL"
             )
         growth.append([row["label"], *cells])
     lines.append(
         "Growth: p50 ms at concurrency 1 over HTTP (ratio to its small-data counterpart); SQL queries "
-        "on a first / repeat view and the first view's SQL time (in-process)."
+        "on a first / repeat view and their time in SQL (in-process, one view each)."
     )
     lines.append("")
     table(["Page", *names], growth)
