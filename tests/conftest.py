@@ -31,12 +31,52 @@ E2E_FIXTURES = {"live_server", "openid_provider"}
 BROWSER_DIR = Path(__file__).parent / "browser"
 
 
+# The slowest files, slowest first (from `--durations` on the 2-core machine). pytest-xdist's
+# `--dist loadfile` hands out whole files in the order they are collected, so starting the long ones
+# first lets the short ones fill the gaps at the end, instead of one worker finishing a long file alone
+# while the other waits. Other files follow in their usual order. Re-measure when a file grows slow.
+SLOWEST_FILES_FIRST = [
+    "test_bench.py",
+    "browser/test_accessibility.py",
+    "test_migrations.py",
+    "test_readme_production.py",
+    "test_workers.py",
+    "browser/test_journeys.py",
+    "browser/test_layout.py",
+    "test_schema_state.py",
+    "browser/test_pages.py",
+    "test_hostile_providers.py",
+    "test_account_e2e.py",
+    "test_config.py",
+    "browser/test_oidc_journey.py",
+    "browser/test_account_journey.py",
+    "test_nginx.py",
+    "test_dev_console.py",
+    "test_signin_e2e.py",
+    "test_quiet_services.py",
+]
+TESTS_DIR = Path(__file__).parent
+
+
+def pytest_configure(config):
+    """Keep the file order below under xdist: by default it sends the files with most tests first."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def slowness_rank(item):
+    """Where a test's file comes in SLOWEST_FILES_FIRST (files not listed come after, in order)."""
+    name = Path(item.path).relative_to(TESTS_DIR).as_posix() if TESTS_DIR in Path(item.path).parents else ""
+    return SLOWEST_FILES_FIRST.index(name) if name in SLOWEST_FILES_FIRST else len(SLOWEST_FILES_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
         if BROWSER_DIR in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
+    items.sort(key=slowness_rank)  # stable: tests keep their order within a file
 
 
 def is_slow(node):
@@ -164,6 +204,23 @@ def live_server(app):
     server = live_site(app).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_live_server(migrated_database, tmp_path_factory):
+    """One live server for a whole test module, on a database emptied once when the module starts.
+
+    For modules whose tests only read what a module fixture made (tests/browser/test_layout.py): the
+    app, its server and that state are made once instead of for every test.
+    """
+    url = migrated_database.fresh(tmp_path_factory.mktemp("module-db"))
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    server = live_site(app).start()
+    yield server
+    server.stop()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

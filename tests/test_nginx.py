@@ -66,6 +66,15 @@ class Deployment:
             time.sleep(0.05)
         return False
 
+    def logged_path(self, path, after=0, timeout=10):
+        """Whether gunicorn logs a request for path past its first `after` request lines (a moment later)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(line["path"] == path for line in self.request_lines()[after:]):
+                return True
+            time.sleep(0.05)
+        return False
+
     def request_lines(self):
         """The app's JSON request log lines so far."""
         lines = [json.loads(line) for line in self.gunicorn.lines if line.startswith("{")]
@@ -135,9 +144,11 @@ def test_pages_come_over_https_with_hsts_and_the_apps_headers(deployment):
 
 def test_static_files_are_served_by_nginx_with_fingerprints_and_long_caching(deployment):
     browser = deployment.browser()
+    earlier = len(deployment.request_lines())
     page = browser.get("/login")
     [stylesheet] = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page.text)
     assert re.fullmatch(r"/static/style\.css\?v=[0-9a-f]{12}", stylesheet)
+    assert deployment.logged_path("/login", after=earlier)  # the page's own line is in before counting
     before = len(deployment.request_lines())
     css = browser.get(stylesheet)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, Site
 
 WIDTHS = [320, 390, 768, 1280]
 LONG_NICKNAME = "w" * 64
@@ -32,15 +32,25 @@ def screen(width):
     return {**options, "is_mobile": True, "has_touch": True} if width < 700 else options
 
 
-@pytest.fixture
-def member_state(site):
+@pytest.fixture(scope="module")
+def live_server(module_live_server):
+    """One site for the module: its tests only look at pages, so they share the member made once."""
+    return module_live_server
+
+
+@pytest.fixture(scope="module")
+def member_state(chromium, live_server):
     """A signed-in member with the longest nickname who has posted 140 characters without a break."""
+    site = Site(chromium, live_server.url)
     page = site.new_page(**DESKTOP)
     site.sign_in(page, "longest", nickname=LONG_NICKNAME)
     page.get_by_role("textbox", name="What’s on your mind?").fill(UNBROKEN_POST)
     page.get_by_role("button", name="Post", exact=True).click()
     expect(page.locator(".post-body")).to_have_text([UNBROKEN_POST])
-    return page.context.storage_state()
+    state = page.context.storage_state()
+    site.close()
+    assert site.problems == [], "the browser reported problems"
+    return state
 
 
 def assert_fits(page, where, width):

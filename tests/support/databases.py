@@ -2,7 +2,7 @@
 
 SQLite: the migrated file is made once and copied for each test.
 PostgreSQL: the test database's schema is rebuilt once per run, then every
-table is truncated before each test (much faster than migrating every time).
+table is emptied before each test (much faster than migrating every time).
 """
 
 import shutil
@@ -43,14 +43,14 @@ class MigratedSQLite:
 
 
 class MigratedPostgres:
-    """The migrated PostgreSQL test database; each test starts with every table truncated."""
+    """The migrated PostgreSQL test database; each test starts with every table empty."""
 
     def __init__(self, url):
         self.url = normalise_database_url(url)
         self.engine = postgres_engine(self.url)
 
     def fresh(self, tmp_path):
-        truncate_tables(self.engine)
+        empty_tables(self.engine)
         return self.url
 
 
@@ -62,6 +62,7 @@ def migrated_sqlite(path):
 def migrated_postgres(url):
     reset_schema(url)
     upgrade_database(normalise_database_url(url))
+    commit_without_waiting_for_disk(url)
     return MigratedPostgres(url)
 
 
@@ -75,13 +76,40 @@ def reset_schema(url):
     engine.dispose()
 
 
-def truncate_tables(engine):
-    """Empty every model table and restart the id sequences, in one statement."""
-    quote = engine.dialect.identifier_preparer.quote
-    tables = ", ".join(quote(table.name) for table in db.metadata.sorted_tables)
+def commit_without_waiting_for_disk(url):
+    """Let every later session on this test database commit without waiting for the WAL flush.
+
+    Each commit then returns at once instead of after an fsync: rows are visible to every other
+    session as soon as they are committed all the same; only a server crash could lose them.
+    """
+    engine = postgres_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("SET lock_timeout = '20s'"))
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        name = connection.execute(text("SELECT current_database()")).scalar_one()
+        quoted = engine.dialect.identifier_preparer.quote(name)
+        connection.execute(text(f"ALTER DATABASE {quoted} SET synchronous_commit = off"))
+    engine.dispose()
+
+
+# Every sequence of the schema back to its first value (as TRUNCATE ... RESTART IDENTITY would).
+RESTART_SEQUENCES = """
+SELECT setval(s.seqrelid, s.seqstart, false)
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+WHERE c.relnamespace = current_schema()::regnamespace
+"""
+
+
+def empty_tables(engine):
+    """Delete every model table's rows (children first) and restart the id sequences.
+
+    DELETE rather than TRUNCATE: on tables this small it is several times quicker, because TRUNCATE
+    gives each table new files on disk (and syncs them) every time.
+    """
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL lock_timeout = '20s'"))
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(text(f"DELETE FROM {quote(table.name)}"))
+        connection.execute(text(RESTART_SEQUENCES))
 
 
 @contextmanager
