@@ -49,6 +49,10 @@ SESSION_COOKIE = "__Host-session"
 GREETING = "Hi, bench!"  # the signed-in index of the benchmark's user (nickname from the provider)
 PROLIFIC, QUIET = "prolific", "quiet"  # the growth table's two profiles
 OIDC_NAME = "bench"  # the OpenID Connect provider configured for the memory figure
+# Rate-limit counters and the shared cache in each process (production's defaults without Redis),
+# whatever the shell says: the seed bypasses the app, so a cache shared between runs could serve
+# one database's pages in another's run.
+IN_PROCESS_STORAGE = {"RATELIMIT_STORAGE_URI": "memory://", "CACHE_URL": "memory://"}
 TARGETS = {
     "ratio_sqlite": 0.5,
     "ratio_postgresql": 0.4,
@@ -261,6 +265,7 @@ def app_env(database_url, secret, oidc_issuer=None):
         "OPENID_ALLOW_PRIVATE_HOSTS": "1",  # the test provider is on 127.0.0.1
         "LOGIN_RATE_LIMIT": "1000000 per minute",  # hundreds of sign-ins a minute from one address
         "GUNICORN_MAX_REQUESTS": "0",  # no worker recycling in the middle of a measurement
+        **IN_PROCESS_STORAGE,
         "PYTHONPATH": str(ROOT),
     }
     if oidc_issuer:
@@ -426,7 +431,7 @@ def count_queries(database_url, secret, cookie_value, pages):
     from app import create_app
     from app.extensions import db
 
-    quiet = {"LOG_FORMAT": "text", "LOG_REQUESTS": False}
+    quiet = {"LOG_FORMAT": "text", "LOG_REQUESTS": False, **IN_PROCESS_STORAGE}
     app = create_app("production", {"SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": database_url, **quiet})
     with app.app_context():
         engine = db.engine
