@@ -14,6 +14,7 @@ from devproviders.mount import mount
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 FLASH_PATTERN = re.compile(r'<li class="flash flash-(\w+)">(.*?)</li>', re.S)
 NICKNAME_VALUE_PATTERN = re.compile(r'<input[^>]*name="nickname"[^>]*value="([^"]*)"')
+TIMELINE_PATTERN = re.compile(r'<section class="timeline".*?</section>', re.S)
 LOCAL_PROVIDER_INDEX = 2  # Steam, Ubuntu One, then the local test provider
 # A page only a signed-in person may see: asking for it tells whether a browser is signed in
 # (the front page is public, so it cannot).
@@ -82,6 +83,13 @@ def nickname_value(html):
     """The value filled in the nickname field of a page, or None."""
     match = NICKNAME_VALUE_PATTERN.search(html)
     return unescape(match.group(1)) if match else None
+
+
+def timeline(html):
+    """A page's list of posts with its pager (the front page's or a profile's)."""
+    match = TIMELINE_PATTERN.search(html)
+    assert match, "page has no list of posts"
+    return match.group(0)
 
 
 def flashes(html):
