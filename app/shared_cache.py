@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
-from redis import RedisError
 from sqlalchemy import ColumnElement, Executable, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -33,7 +32,6 @@ T = TypeVar("T")
 VERSION_ROW = 1
 RETRY_AFTER = 5.0  # seconds a failing cache is left alone before it is tried again
 STATE_KEY = "microblog_shared_cache"
-CACHE_FAILURES = (RedisError, OSError)  # Redis refusing, timing out or gone; the socket itself failing
 
 
 def cache_url(config: Mapping[str, Any]) -> str:
@@ -77,8 +75,21 @@ def render_digest() -> str:
 
 def init_cache(app: Flask) -> None:
     """Bind the cache object to the app with its settings."""
-    cache.init_app(app, config=cache_settings(app.config, render_digest()))
-    app.extensions[STATE_KEY] = CacheHealth()
+    settings = cache_settings(app.config, render_digest())
+    cache.init_app(app, config=settings)
+    app.extensions[STATE_KEY] = CacheHealth(backend_failures(settings))
+
+
+def backend_failures(settings: Mapping[str, Any]) -> tuple[type[Exception], ...]:
+    """The errors that mean the cache's storage failed: Redis refusing, timing out or gone.
+
+    redis (about 6 MB a worker with what it imports) loads only when the cache is in Redis.
+    """
+    if settings["CACHE_TYPE"] != "RedisCache":
+        return ()  # the in-process cache does not fail
+    from redis import RedisError
+
+    return (RedisError, OSError)
 
 
 # --- The content version -------------------------------------------------------------------------
@@ -144,7 +155,8 @@ def bump_content_version() -> None:
 class CacheHealth:
     """Whether the cache answered lately; after a failure it is skipped for RETRY_AFTER seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: tuple[type[Exception], ...]) -> None:
+        self.failures = failures
         self.skip_until = 0.0
 
     def usable(self) -> bool:
@@ -169,7 +181,7 @@ def cached(key: str, build: Callable[[], T]) -> T:
         return build()
     try:
         entry = cache.get(key)
-    except CACHE_FAILURES as error:
+    except health.failures as error:
         health.failed(error)
         return build()
     if entry is not None:
@@ -177,6 +189,6 @@ def cached(key: str, build: Callable[[], T]) -> T:
     entry = build()
     try:
         cache.set(key, entry)
-    except CACHE_FAILURES as error:
+    except health.failures as error:
         health.failed(error)
     return entry
