@@ -4,8 +4,11 @@ nothing personal is shared, relative times stay right, and a cache outage breaks
 import logging
 import pickle
 import re
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -22,6 +25,7 @@ from tests.support.queries import recorded_queries
 from tests.support.redis import free_port
 from tests.support.web import csrf_token, timeline
 
+ROOT = Path(__file__).resolve().parents[1]
 POSTS_SELECT = re.compile(r"\bFROM post\b")
 
 
@@ -374,3 +378,19 @@ def test_the_cache_lives_where_the_settings_say(settings, where):
 def test_a_cache_url_it_cannot_use_is_refused_at_start():
     with pytest.raises(ConfigError, match="CACHE_URL must start with one of redis://"):
         load_config("testing", environ={"CACHE_URL": "memcached://127.0.0.1:11211"})
+
+
+@pytest.mark.e2e
+def test_a_site_caching_in_memory_never_loads_redis(database_url):
+    """redis, with the cryptography package it loads, costs 6 MB a worker: only a Redis cache needs it."""
+    code = (
+        "import sys; from app import create_app;"
+        f"app = create_app('testing', {{'SQLALCHEMY_DATABASE_URI': {database_url!r}}});"
+        "page = app.test_client().get('/'); assert page.status_code == 200, page.status_code;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
