@@ -84,15 +84,16 @@ def delete_post(post_id: int) -> Post:
     return post
 
 
-def record_sign_in(user: User) -> None:
-    """Count a completed sign-in and note its time (one UPDATE; committed with the session)."""
+def record_sign_in(user: User, commit: bool = True) -> None:
+    """Count a completed sign-in and note its time (one UPDATE)."""
     db.session.execute(
         update(User)
         .where(User.id == user.id)
         .values(sign_in_count=User.sign_in_count + 1, last_sign_in_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def user_summaries() -> list[UserSummary]:

@@ -1,9 +1,10 @@
 """End-to-end sign-in over real HTTP: the app on loopback, real OpenID providers."""
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import Identity, User
+from tests.support.queries import recorded_queries
 from tests.support.web import (
     LOCAL_PROVIDER_INDEX,
     SIGNED_IN_ONLY,
@@ -195,3 +196,41 @@ def test_signed_in_user_visiting_or_posting_login_goes_to_index(browser, live_se
     )
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert openid_provider.requests == []
+
+
+def test_returning_sign_in_callback_runs_eight_statements_in_three_commits(app, browser, openid_provider):
+    """A returning user's callback: the return_to token and the provider's nonce are each spent in
+    their own commit (before anything else happens), then one transaction holds the new device
+    session, the security history, the sign-in count and the identity's last use."""
+    openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
+    callback, _ = browser.capture_callback(openid_provider.identity("alice"))
+    assert "Hi, alice!" in browser.get(callback).text  # the first sign-in creates alice
+    browser.logout()
+    callback, _ = browser.capture_callback(openid_provider.identity("alice"))
+    with app.app_context():
+        engine = db.engine
+    commits = []
+
+    def count_commit(connection):
+        commits.append(connection)
+
+    event.listen(engine, "commit", count_commit)
+    try:
+        with recorded_queries(engine) as queries:
+            answer = browser.get(callback, allow_redirects=False)
+    finally:
+        event.remove(engine, "commit", count_commit)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    assert "Hi, alice!" in browser.get("/").text
+    kinds = [" ".join(statement.replace('"', "").split()[:3]) for statement, _ in queries]
+    assert kinds.count("INSERT INTO openid_nonce") == 2
+    assert [kind for kind in kinds if kind.startswith("INSERT INTO") and "nonce" not in kind] == [
+        "INSERT INTO security_event",
+        "INSERT INTO user_session",
+    ]
+    assert len(queries) == 8, kinds
+    assert len(commits) == 3
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.nickname == "alice")).one()
+        assert user.sign_in_count == 2
+        assert user.identities[0].last_used_at is not None

@@ -58,7 +58,7 @@ def session_expiry(remember: bool) -> datetime:
     return utcnow() + current_app.config[setting]
 
 
-def create_device_session(user: User, remember: bool, method: str) -> UserSession:
+def create_device_session(user: User, remember: bool, method: str, commit: bool = True) -> UserSession:
     """Record a new sign-in of this browser for the user and attach it to the user object."""
     now = utcnow()
     device = UserSession(
@@ -72,7 +72,8 @@ def create_device_session(user: User, remember: bool, method: str) -> UserSessio
         method=method[:255],
     )
     db.session.add(device)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     user.device = device
     return device
 

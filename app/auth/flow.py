@@ -158,10 +158,12 @@ def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
         return finish_intent(sign_in.issuer, sign_in.subject)
     next_url = session.pop(NEXT_KEY, None)
     remember = bool(session.pop(REMEMBER_KEY, False))
-    if find_user(sign_in.issuer, sign_in.subject) is None and needs_nickname_choice(sign_in):
-        save_pending(sign_in, remember, safe_next(next_url))
-        return redirect(url_for("auth.choose_nickname"))
-    user = find_or_create_user(sign_in)
+    user = find_user(sign_in.issuer, sign_in.subject)
+    if user is None:
+        if needs_nickname_choice(sign_in):
+            save_pending(sign_in, remember, safe_next(next_url))
+            return redirect(url_for("auth.choose_nickname"))
+        user = find_or_create_user(sign_in)
     if user.suspended_at is not None:  # `flask users suspend`
         return back_to_login(SUSPENDED_MESSAGE)
     note_identity_used(sign_in)
@@ -170,13 +172,12 @@ def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
 
 
 def note_identity_used(sign_in: VerifiedSignIn) -> None:
-    """Record when this sign-in method was last used (shown on the account page)."""
+    """Record when this sign-in method was last used (account page); start_user_session commits it."""
     db.session.execute(
         update(Identity)
         .where(Identity.issuer == sign_in.issuer, Identity.subject == sign_in.subject)
         .values(last_used_at=utcnow())
     )
-    db.session.commit()
 
 
 def finish_pending_sign_in(user: User, pending: "PendingSignIn") -> Response:

@@ -7,6 +7,7 @@ from flask_login import login_user, logout_user
 
 from app.auth.devices import create_device_session, current_device, end_device_session
 from app.auth.history import DEVICE_SIGNED_OUT, SIGNED_IN, record_event
+from app.extensions import db
 from app.models import User
 from app.moderation import record_sign_in
 
@@ -21,12 +22,15 @@ def start_user_session(user: User, remember: bool, method: str = "") -> None:
     is the label of the sign-in method, kept with the device and in the security history.
     """
     session.clear()
-    device = create_device_session(user, remember, method)
-    record_event(user.id, SIGNED_IN, method, device.user_agent)
+    # One transaction for the sign-in's writes (with whatever the caller left pending, such as the
+    # identity's last use): the device session, the security history and the count for `flask users list`.
+    device = create_device_session(user, remember, method, commit=False)
+    record_event(user.id, SIGNED_IN, method, device.user_agent, commit=False)
+    record_sign_in(user, commit=False)
     login_user(user, remember=remember, duration=current_app.config["REMEMBER_COOKIE_DURATION"])
     session.permanent = bool(remember)
     session[SIGNED_IN_AT_KEY] = int(time.time())
-    record_sign_in(user)  # for `flask users list`
+    db.session.commit()  # last: committing expires the device, which login_user would then reload
 
 
 def end_user_session(record: bool = True) -> None:
