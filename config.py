@@ -115,6 +115,10 @@ class Config:
     LOCAL_PROVIDERS_URL = "http://localhost"  # where run.py (or the tests) serve the local providers
     DEV_OIDC_KEY_FILE: str | None = None  # signing key of the local OpenID Connect provider; None: in memory
     OPENID_ALLOW_PRIVATE_HOSTS = False
+    # A successful OpenID 2.0 discovery at a sign-in's start is reused for this many seconds (0: never),
+    # at most this many identifiers per worker; the callback's verification always discovers afresh.
+    OPENID_DISCOVERY_CACHE_SECONDS = 60
+    OPENID_DISCOVERY_CACHE_ENTRIES = 256
     # PostgreSQL that stops answering: seconds to connect, to run one statement (also enforced on the
     # client, which closes a connection whose answer is that late), idle seconds before TCP keepalives.
     DATABASE_CONNECT_TIMEOUT = 3

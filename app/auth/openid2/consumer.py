@@ -30,6 +30,7 @@ from openid.yadis.manager import YadisServiceManager
 from werkzeug.local import LocalProxy
 
 from app.auth.flow import SignInFailed
+from app.auth.openid2.discovery import RecentDiscoveries
 from app.extensions import OPENID2_EXTENSION
 from app.redirects import safe_next
 
@@ -150,6 +151,10 @@ class MicroblogOpenID(OpenID):
 
     def __init__(self, app: Flask, store_factory: Callable[[], OpenIDStore]) -> None:
         super().__init__(app, store_factory=store_factory)
+        self.recent_discoveries = RecentDiscoveries(
+            int(app.config["OPENID_DISCOVERY_CACHE_SECONDS"]),
+            int(app.config["OPENID_DISCOVERY_CACHE_ENTRIES"]),
+        )
 
     def get_next_url(self) -> str:
         """Flask-OpenID's own `next`/Referer fallback, narrowed to the one safe-redirect check."""
@@ -160,7 +165,7 @@ class MicroblogOpenID(OpenID):
         consumer.consumer.negotiator = SHA256_FIRST
         from app.auth.openid2.hardening import harden  # late: app.auth imports extensions
 
-        harden(consumer)
+        harden(consumer, start_discovery=self.recent_discoveries.discover)
         return consumer
 
     def begin(self, identifier: str) -> str:

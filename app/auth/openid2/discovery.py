@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from cachelib import SimpleCache
 from lxml import etree
 from openid import fetchers
 from openid.consumer.discover import (
@@ -147,8 +148,8 @@ def is_xri(identifier: str) -> bool:
     return xri.identifierScheme(identifier.strip()) == "XRI"
 
 
-def discover(identifier: str) -> tuple[str, list[OpenIDServiceEndpoint]]:
-    """Drop-in for python3-openid's discover(): (claimed id, services); XRIs refused without a lookup."""
+def identifier_url(identifier: str) -> str:
+    """The normalized http(s) URL discovery fetches for an identifier; XRIs and other schemes refused."""
     if is_xri(identifier):
         raise DiscoveryFailure(XRI_REFUSED, None)
     parts = urlsplit(identifier)
@@ -157,9 +158,40 @@ def discover(identifier: str) -> tuple[str, list[OpenIDServiceEndpoint]]:
             raise DiscoveryFailure("URI scheme is not HTTP or HTTPS", None)
     else:
         identifier = "http://" + identifier
-    uri = normalizeURL(identifier)
-    claimed_id, services = _discover_yadis(uri)
+    return str(normalizeURL(identifier))
+
+
+def discover(identifier: str) -> tuple[str, list[OpenIDServiceEndpoint]]:
+    """Drop-in for python3-openid's discover(): (claimed id, services); XRIs refused without a lookup."""
+    claimed_id, services = _discover_yadis(identifier_url(identifier))
     return normalizeURL(claimed_id), services
+
+
+class RecentDiscoveries:
+    """Successful discoveries of sign-in starts, reused for a short while (per process, bounded).
+
+    Only the start of a sign-in reads it: the callback's check that the provider may speak for
+    the claimed identifier always discovers afresh (the hardened GenericConsumer uses `discover`).
+    Discovery results are public, so one visitor's start may reuse another's. Failures and
+    discoveries that found no service are never kept; each use gets its own copy of the services
+    (python3-openid's service manager consumes the list it is given).
+    """
+
+    def __init__(self, lifetime: int, max_entries: int) -> None:
+        self.lifetime = lifetime
+        self.entries = SimpleCache(threshold=max_entries, default_timeout=lifetime)
+
+    def discover(self, identifier: str) -> tuple[str, list[OpenIDServiceEndpoint]]:
+        """discover(), answered from a recent success for the same normalized URL when there is one."""
+        uri = identifier_url(identifier)
+        if self.lifetime <= 0:
+            return discover(uri)
+        found: tuple[str, list[OpenIDServiceEndpoint]] | None = self.entries.get(uri)
+        if found is None:
+            found = discover(uri)
+            if found[1]:
+                self.entries.set(uri, found)  # stored pickled: every get returns fresh copies
+        return found
 
 
 def _fetch_ok(url: str, headers: dict[str, str] | None, what: str) -> fetchers.HTTPResponse:

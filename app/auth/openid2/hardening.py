@@ -1,5 +1,6 @@
 """python3-openid's consumer, tightened: linear-time discovery with no XRI, no plaintext keys over http."""
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from openid.association import Association, SessionNegotiator
@@ -10,6 +11,7 @@ from openid.message import Message
 from app.auth.openid2.discovery import discover
 
 PLAINTEXT = "no-encryption"
+Discover = Callable[[str], tuple[str, list[OpenIDServiceEndpoint]]]
 
 
 def over_plain_http(url: str | None) -> bool:
@@ -59,10 +61,14 @@ class HardenedGenericConsumer(GenericConsumer):
         return assoc_response.getArg(assoc_response.getOpenIDNamespace(), "session_type")
 
 
-def harden(consumer: Consumer) -> Consumer:
-    """Give a python3-openid Consumer our discovery (start and callback) and association rules."""
+def harden(consumer: Consumer, start_discovery: Discover = discover) -> Consumer:
+    """Give a python3-openid Consumer our discovery and association rules.
+
+    start_discovery serves the sign-in's start (it may answer from recent discoveries); the
+    callback's verification of the claimed identifier always runs `discover` itself.
+    """
     hardened = HardenedGenericConsumer(consumer.consumer.store)
     hardened.negotiator = consumer.consumer.negotiator
     consumer.consumer = hardened
-    consumer._discover = discover
+    consumer._discover = start_discovery
     return consumer
