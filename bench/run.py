@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py [--duration 8] [--no-postgres] [--postgres-url URL] [--json PATH]
     .venv/bin/python bench/run.py --quick        # a few seconds of load on a small seed: a sanity check
+    .venv/bin/python bench/run.py --smoke        # a fraction of a second per figure (the test suite runs it)
 
 For each database: seeds the data (one user with many posts, one with 25, the rest spread),
 starts the production command (2 workers on loopback), signs in through the local test provider
@@ -81,6 +82,8 @@ class Scale:
 
 FULL = Scale(10_000, 100_000, 10_000, 25, 8.0, 1.0, 1.5, 20, 100, 2.0, 6)
 QUICK = Scale(1_000, 10_000, 1_000, 25, 1.0, 0.2, 0.5, 2, 5, 0.5, 4)
+# For the test that keeps the harness working: every figure, on the least data and load that give one.
+SMOKE = Scale(200, 2_000, 200, 25, 0.3, 0.1, 0.2, 1, 2, 0.2, 1)
 
 
 def log(message):
@@ -753,6 +756,9 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="small seed, a few seconds of load: a sanity check"
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny seed, a fraction of a second per figure: for the tests"
+    )
     parser.add_argument("--duration", type=float, help="seconds per index load figure (default 8; quick 0.5)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_POSTGRES))
@@ -760,7 +766,7 @@ def main(argv=None):
         "--json", default=str(DEFAULT_JSON), help=f"where to write the figures ({DEFAULT_JSON})"
     )
     args = parser.parse_args(argv)
-    scale = QUICK if args.quick else FULL
+    scale = SMOKE if args.smoke else QUICK if args.quick else FULL
     if args.duration:
         scale = replace(scale, duration=args.duration)
     began = time.perf_counter()

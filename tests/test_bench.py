@@ -1,4 +1,4 @@
-"""The benchmark harness (bench/) keeps working: the ceiling's template, and a quick run end to end."""
+"""The benchmark harness (bench/) keeps working: the ceiling's template, and a smoke run end to end."""
 
 import importlib
 import json
@@ -52,9 +52,9 @@ def test_attack_benchmark_finds_what_it_uses_in_run_py():
 
 
 @pytest.mark.e2e
-def test_quick_benchmark_produces_every_figure(tmp_path):
+def test_smoke_benchmark_produces_every_figure(tmp_path):
     results_file = tmp_path / "results.json"
-    command = [sys.executable, "bench/run.py", "--quick", "--no-postgres", "--json", str(results_file)]
+    command = [sys.executable, "bench/run.py", "--smoke", "--no-postgres", "--json", str(results_file)]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)  # noqa: S603
     assert run.returncode == 0, run.stderr[-4000:]
     results = json.loads(results_file.read_text())
