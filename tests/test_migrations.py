@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask_migrate import downgrade, upgrade
+from flask_migrate import downgrade
 from sqlalchemy import create_engine, insert, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -21,7 +21,7 @@ from app.extensions import db
 from app.migrating import load_migrate
 from app.models import User
 from config import normalise_database_url
-from tests.support.databases import upgrade_database
+from tests.support.databases import upgrade_database, upgrade_to
 
 ROOT = Path(__file__).resolve().parent.parent
 # The server for the PostgreSQL-only tests: the test database's, else a local one if it answers.
@@ -196,14 +196,6 @@ def test_flask_db_commands_are_listed_and_work(empty_sqlite):
     assert run_tool([flask, "db", "upgrade"], empty_sqlite).returncode == 0
     current = run_tool([flask, "db", "current"], empty_sqlite)
     assert current.returncode == 0 and f"{script_heads()[0]} (head)" in current.stdout
-
-
-def upgrade_to(url, revision):
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-    load_migrate(app)
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR), revision=revision)
-        db.engine.dispose()
 
 
 def test_migration_0005_counts_the_posts_that_exist_and_indexes_them_for_keyset_pages(empty_database):

@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
 
-from app import MIGRATIONS_DIR, create_app
+from app import create_app
 from app.extensions import db
-from app.migrating import load_migrate
 from app.ops.logs import StdoutHandler
 from app.ops.schema import known_revisions
+from tests.support.databases import upgrade_to
 from tests.support.scratch_databases import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,14 +55,6 @@ def production_app():
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, StdoutHandler)]:
         root.removeHandler(handler)
-
-
-def upgrade_to(url, revision):
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-    load_migrate(app)
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR), revision=revision)
-        db.engine.dispose()
 
 
 def warnings(capsys):

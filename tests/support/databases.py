@@ -8,12 +8,14 @@ table is emptied before each test (much faster than migrating every time).
 import shutil
 from contextlib import contextmanager
 
+from flask_migrate import upgrade
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
-from app import create_app
+from app import MIGRATIONS_DIR, create_app
 from app.database import ensure_schema
 from app.extensions import db
+from app.migrating import load_migrate
 from config import normalise_database_url
 
 
@@ -127,3 +129,12 @@ def worker_postgres(url, worker):
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def upgrade_to(url, revision):
+    """Bring the database at url to one migration (an id, or "head") with Alembic, in this process."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    load_migrate(app)
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR), revision=revision)
+        db.engine.dispose()
