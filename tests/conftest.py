@@ -17,6 +17,7 @@ from flask import Flask
 from app import create_app
 from app.extensions import db
 from tests.support.databases import migrated_postgres, migrated_sqlite, worker_postgres
+from tests.support.listener import Listener
 from tests.support.openid_provider import TestOpenIDProvider
 from tests.support.redis import redis_server_url
 from tests.support.web import LiveServer, WebClient, live_site
@@ -227,6 +228,14 @@ def module_live_server(migrated_database, tmp_path_factory):
 def browser(live_server):
     """A person's browser talking to the live server."""
     return WebClient(live_server.url)
+
+
+@pytest.fixture
+def listener():
+    """A plain HTTP server on 127.0.0.1 that answers whatever the test routes (tests/support/listener.py)."""
+    server = Listener()
+    yield server
+    server.close()
 
 
 @pytest.fixture

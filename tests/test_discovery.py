@@ -9,7 +9,7 @@ from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.yadis.parsehtml import MetaNotFound, findHTMLMeta
 
 from app.auth.openid2.discovery import discover, is_xri, parse_head, services_from_html
-from tests.support.listener import Listener, ok
+from tests.support.listener import ok
 
 URI = "https://me.example/"
 P2 = '<link rel="openid2.provider" href="https://op.example/server?a=1&amp;b=2">'
@@ -157,13 +157,6 @@ def test_one_mebibyte_crafted_page_parses_in_linear_time(unit):
 
 
 # --- Discovery itself: the crafted page reached over HTTP, XRIs never looked up -------------------
-
-
-@pytest.fixture
-def listener():
-    server = Listener()
-    yield server
-    server.close()
 
 
 @pytest.fixture

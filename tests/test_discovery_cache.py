@@ -9,18 +9,11 @@ from openid.consumer.discover import DiscoveryFailure
 from app.auth.openid2 import discovery
 from app.auth.openid2.consumer import oid
 from app.auth.openid2.discovery import RecentDiscoveries, discover
-from tests.support.listener import Listener, ok
+from tests.support.listener import ok
 
 PROVIDER = "https://op.example/server"
 PAGE = f'<html><head><link rel="openid2.provider" href="{PROVIDER}"></head><body></body></html>'.encode()
 NO_PROVIDER = b"<html><head><title>no OpenID here</title></head></html>"
-
-
-@pytest.fixture
-def listener():
-    server = Listener()
-    yield server
-    server.close()
 
 
 def fetches(listener, path):

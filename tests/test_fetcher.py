@@ -108,13 +108,6 @@ def redirect_chain(listener, hops, delay=0.0):
 
 
 @pytest.fixture
-def listener():
-    server = Listener()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def other_listener(listener):
     """A listener on 127.0.0.2, same port as `listener`: where a rebinding or a bad redirect would land."""
     server = Listener("127.0.0.2", listener.port)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.auth.openid2.hardening import HardenedGenericConsumer
 from app.extensions import db
 from app.models import OpenIDAssociation, User
-from tests.support.listener import Listener, ok
+from tests.support.listener import ok
 from tests.support.web import WebClient, flashes
 from tests.test_discovery import crafted_page
 
@@ -27,11 +27,9 @@ VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
 
 
 @pytest.fixture
-def hostile():
+def hostile(listener):
     """A hostile site on loopback serving whatever the test routes."""
-    server = Listener()
-    yield server
-    server.close()
+    return listener
 
 
 @pytest.fixture
