@@ -4,11 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+source scripts/dev-venv.sh
 
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
