@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.main.posts import count_posts
 from app.models import Post, User, as_utc, utcnow
+from app.nicknames import user_with_nickname
 from app.shared_cache import bump_content_version
 
 log = logging.getLogger("microblog.moderation")
@@ -38,9 +39,7 @@ class UserSummary:
 
 def find_user_by_nickname(nickname: str) -> User:
     """The user with this nickname (exact, else differing only in case), suspended or not."""
-    user = db.session.scalars(select(User).where(User.nickname == nickname)).first()
-    if user is None:
-        user = db.session.scalars(select(User).where(func.lower(User.nickname) == nickname.lower())).first()
+    user = user_with_nickname(nickname)
     if user is None:
         raise ModerationError(f"no user has the nickname {nickname!r}")
     return user

@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
+from sqlalchemy.orm.interfaces import ORMOption
 
 from app.extensions import db
 from app.models import NICKNAME_MAX, User
@@ -61,6 +62,17 @@ def choose_nickname(
 ) -> str:
     """The first usable base: provider nickname, email local part, else derived from the identifier."""
     return profile_nickname(nickname, email) or nickname_from_identifier(identifier)
+
+
+def user_with_nickname(nickname: str, *options: ORMOption) -> User | None:
+    """The user with exactly this nickname, else the one whose nickname differs only in case
+    (nicknames are unique regardless of case); options are loader options such as joinedload."""
+    by_nickname = select(User).options(*options)
+    user = db.session.scalars(by_nickname.where(User.nickname == nickname)).unique().first()
+    if user is None:
+        lowered = by_nickname.where(func.lower(User.nickname) == nickname.lower())
+        user = db.session.scalars(lowered).unique().first()
+    return user
 
 
 def nickname_taken(nickname: str, except_user_id: int | None = None) -> bool:

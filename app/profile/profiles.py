@@ -1,11 +1,11 @@
 """Looking up profiles and saving an owner's changes."""
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import User
+from app.nicknames import user_with_nickname
 from app.providers import identity_label
 from app.shared_cache import bump_content_version
 
@@ -19,10 +19,7 @@ def find_profile(nickname: str) -> User | None:
 
     The exact match comes with the user's identities (the page lists their providers) in one query.
     """
-    with_identities = select(User).options(joinedload(User.identities))
-    user = db.session.scalars(with_identities.where(User.nickname == nickname)).unique().first()
-    if user is None:
-        user = db.session.scalars(select(User).where(func.lower(User.nickname) == nickname.lower())).first()
+    user = user_with_nickname(nickname, joinedload(User.identities))
     return None if user is None or user.suspended_at is not None else user
 
 
