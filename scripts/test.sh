@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 source scripts/dev-venv.sh
 
+# npm trusts only Node's built-in certificate list; trust the system's too (as pip and git do), so
+# that a machine whose registry access goes through a locally trusted certificate works as it is.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 # The independent OpenID Connect provider used by the end-to-end tests (Node.js).
 if [ -f tests/oidc/package-lock.json ]; then
   npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
