@@ -89,10 +89,11 @@ _oauth_lock = threading.Lock()
 
 
 def oauth_registry(app: Flask) -> "OAuth":
-    """The app's own Authlib registry, made on the first OpenID Connect sign-in.
+    """The app's own Authlib registry, made on the first OpenID Connect callback.
 
-    Authlib, cryptography and joserfc take about 11 MB per worker, so they load when a sign-in
-    needs them, not when a worker starts. The lock keeps two threads' first sign-ins on one registry.
+    Authlib's client, cryptography and joserfc take about 11 MB per worker, so they load when a
+    callback checks an answer, not when a worker starts or a sign-in starts (app/auth/oidc/client.py).
+    The lock keeps two threads' first callbacks on one registry.
     """
     registry = app.extensions.get(AUTHLIB_EXTENSION)
     if registry is None:

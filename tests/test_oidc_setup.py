@@ -2,6 +2,7 @@
 
 import os
 import textwrap
+import time
 
 import pytest
 from authlib.oidc.core import CodeIDToken
@@ -10,7 +11,7 @@ from joserfc.errors import InvalidClaimError, MissingClaimError
 from app import create_app
 from app.auth.oidc.client import ProviderError, auth_method, checked_metadata, claims_options
 from app.nicknames import first_nickname
-from app.providers import Provider
+from app.providers import Provider, oidc_provider
 from config import ConfigError, load_config
 
 SECRETS = {"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
@@ -291,9 +292,10 @@ def test_sites_without_openid_connect_do_not_load_authlib():
 
 
 @pytest.mark.e2e
-def test_sites_with_openid_connect_load_authlib_only_when_a_sign_in_starts():
-    """A worker of a site offering OpenID Connect loads Authlib, joserfc and cryptography (about 11 MB)
-    for its first OpenID Connect sign-in, not to serve pages."""
+def test_sites_with_openid_connect_load_the_token_code_only_for_a_callback():
+    """A worker of a site offering OpenID Connect loads none of Authlib to serve pages; starting a sign-in
+    loads Authlib's small parts for state, nonce and PKCE, and only a callback loads its client with
+    joserfc and cryptography's compiled core (about 10 MB)."""
     import subprocess
     import sys
 
@@ -304,7 +306,7 @@ def test_sites_with_openid_connect_load_authlib_only_when_a_sign_in_starts():
 
         def loaded():
             # cryptography's compiled core, not its bare package (redis looks that up to see if it is there)
-            heavy = ('authlib', 'joserfc', 'cryptography.hazmat.bindings')
+            heavy = ('authlib', 'authlib.integrations', 'joserfc', 'cryptography.hazmat.bindings')
             return sorted(name for name in heavy if name in sys.modules)
 
         settings = {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://', 'LOG_FORMAT': 'text'}
@@ -322,6 +324,9 @@ def test_sites_with_openid_connect_load_authlib_only_when_a_sign_in_starts():
         )
         assert started.status_code == 302, started.status_code
         print(loaded())
+        answer = client.get('/login/oidc/corp/callback?code=c&state=s', base_url='https://localhost')
+        assert answer.status_code == 302, answer.status_code
+        print(loaded())
         """
     )
     environ = {
@@ -335,6 +340,55 @@ def test_sites_with_openid_connect_load_authlib_only_when_a_sign_in_starts():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
     )
     assert result.returncode == 0, result.stderr
-    before, after = result.stdout.strip().splitlines()[-2:]
-    assert before == "[]"
-    assert after == "['authlib', 'cryptography.hazmat.bindings', 'joserfc']"
+    pages, start, callback = result.stdout.strip().splitlines()[-3:]
+    assert pages == "[]"
+    assert start == "['authlib']"
+    assert callback == "['authlib', 'authlib.integrations', 'cryptography.hazmat.bindings', 'joserfc']"
+
+
+def test_a_start_keeps_what_authlibs_own_authorize_redirect_keeps(monkeypatch):
+    """The start (app.auth.oidc.client) redirects to the very URL Authlib's Flask client would, and keeps
+    the pending sign-in in the session exactly as Authlib's client does and reads back at the callback."""
+    import authlib.integrations.base_client.sync_app as authlib_app
+    import authlib.oauth2.client as authlib_client
+    from flask import session
+
+    import app.auth.oidc.client as start
+    from app.auth.oidc.callback import client_for
+
+    corp = {"ISSUER": "https://id.example", "LABEL": "Corp", "CLIENT_ID": "id-1", "CLIENT_SECRET": "s"}
+    settings = {**SECRETS, **{f"OIDC_CORP_{key}": value for key, value in corp.items()}}
+    site = create_app("production", settings)
+
+    def deterministic_tokens():
+        drawn = iter(range(100))
+        return lambda length=30: f"token{next(drawn)}-".ljust(length, "x")
+
+    def pending_sign_in(begin):
+        with site.test_request_context("/login/oidc/corp", base_url="https://localhost", method="POST"):
+            site.extensions[start.METADATA_EXTENSION] = {
+                "corp": {**metadata(response_modes_supported=["query"]), "_loaded_at": time.time()}
+            }
+            provider = oidc_provider("corp")
+            response = begin(provider)
+            pending = {key: value for key, value in session.items() if key.startswith("_state_")}
+        assert len(pending) == 1
+        ((key, value),) = pending.items()
+        assert value["exp"] == pytest.approx(time.time() + 3600, abs=60)
+        return response.status_code, response.headers["Location"], key, value["data"]
+
+    monkeypatch.setattr(start, "generate_token", deterministic_tokens())
+    ours = pending_sign_in(start.begin_sign_in)
+    tokens = deterministic_tokens()
+    monkeypatch.setattr(authlib_app, "generate_token", tokens)
+    monkeypatch.setattr(authlib_client, "generate_token", tokens)
+    authlibs = pending_sign_in(
+        lambda provider: client_for(provider).authorize_redirect(start.callback_url(provider))
+    )
+    assert ours == authlibs
+    status, location, key, data = ours
+    assert status == 302 and location.startswith("https://id.example/auth?response_type=code&client_id=id-1&")
+    assert (
+        list(data) == ["redirect_uri", "code_verifier", "nonce", "url"]
+        and key == "_state_corp_token2-" + "x" * 23
+    )

@@ -34,7 +34,7 @@ def oidc_start(provider: str) -> Response:
     refused = prepare_round_trip(intent, form.next.data, form.remember_me.data)
     if refused is not None:
         return refused
-    from app.auth.oidc.client import begin_sign_in  # Authlib loads on first use only
+    from app.auth.oidc.client import begin_sign_in  # Authlib's parts that the start needs, on first use
 
     try:
         return begin_sign_in(found)
@@ -50,7 +50,7 @@ def oidc_callback(provider: str) -> Response:
     found = oidc_provider(provider)
     if found is None:
         return back_to_login(UNKNOWN_PROVIDER)
-    from app.auth.oidc.client import complete_sign_in  # Authlib loads on first use only
+    from app.auth.oidc.callback import complete_sign_in  # Authlib's client, joserfc, cryptography
 
     try:
         sign_in = complete_sign_in(found)
