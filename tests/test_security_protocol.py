@@ -8,7 +8,8 @@ from sqlalchemy import delete, func, select
 
 from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
-from app.models import OpenIDNonce, User
+from app.models import OpenIDNonce, User, utcnow
+from app.moderation import SUSPENDED_MESSAGE
 from tests.support.web import SIGNED_IN_ONLY, flashes, nickname_value
 
 VERIFY_FAILED = "The provider's answer could not be verified. Please try again."
@@ -186,3 +187,41 @@ def test_hostile_profile_values_are_cleaned_and_escaped(app, browser, openid_pro
         user = db.session.scalars(select(User)).one()
     assert user.nickname.startswith("script-alert-1-script") and len(user.nickname) == 64
     assert user.email is None
+
+
+def nonces(app):
+    """The recorded nonces (spent return_to tokens and provider nonces), as another request sees them."""
+    with app.app_context():
+        return sorted(db.session.scalars(select(OpenIDNonce.server_url)))
+
+
+def answer_spent_and_replay_refused(app, browser, callback, cookies_before):
+    """The answer's token and nonce are committed, and its replay with the old cookie is refused."""
+    provider_nonces = [url for url in nonces(app) if url != RETURN_TO_NONCE_URL]
+    assert nonces(app).count(RETURN_TO_NONCE_URL) == 1 and len(provider_nonces) == 1
+    page = browser.with_cookies(cookies_before).get(callback)
+    assert ("error", ATTEMPT_EXPIRED) in flashes(page.text)
+
+
+def test_a_suspended_accounts_answer_is_spent_though_no_one_signs_in(app, browser, openid_provider):
+    openid_provider.behaviour.profiles["mallory"] = {"nickname": "mallory"}
+    first, _ = browser.capture_callback(openid_provider.identity("mallory"))
+    assert "Hi, mallory!" in browser.get(first).text
+    browser.logout()
+    with app.app_context():
+        db.session.execute(delete(OpenIDNonce))
+        mallory = db.session.scalars(select(User)).one()
+        mallory.suspended_at = utcnow()
+        db.session.commit()
+    callback, cookies_before = browser.capture_callback(openid_provider.identity("mallory"))
+    page = browser.get(callback)
+    assert ("error", SUSPENDED_MESSAGE) in flashes(page.text)
+    assert "/login" in browser.get(SIGNED_IN_ONLY).url
+    answer_spent_and_replay_refused(app, browser, callback, cookies_before)
+
+
+def test_a_first_sign_in_answer_is_spent_before_the_nickname_step(app, browser, openid_provider):
+    callback, cookies_before = browser.capture_callback(openid_provider.identity("newcomer"))
+    page = browser.get(callback)
+    assert page.url.endswith("/login/nickname") and user_count(app) == 0
+    answer_spent_and_replay_refused(app, browser, callback, cookies_before)

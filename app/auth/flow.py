@@ -155,20 +155,33 @@ def finish_sign_in(sign_in: VerifiedSignIn) -> Response:
     it links the identity to the signed-in account, or confirms it's them (app.auth.intent).
     """
     if intent_pending():
+        keep_verification()
         return finish_intent(sign_in.issuer, sign_in.subject)
     next_url = session.pop(NEXT_KEY, None)
     remember = bool(session.pop(REMEMBER_KEY, False))
     user = find_user(sign_in.issuer, sign_in.subject)
     if user is None:
+        keep_verification()
         if needs_nickname_choice(sign_in):
             save_pending(sign_in, remember, safe_next(next_url))
             return redirect(url_for("auth.choose_nickname"))
         user = find_or_create_user(sign_in)
     if user.suspended_at is not None:  # `flask users suspend`
+        keep_verification()
         return back_to_login(SUSPENDED_MESSAGE)
+    # A returning user: the verification's records commit with the sign-in, in one transaction.
     note_identity_used(sign_in)
     start_user_session(user, remember, identity_label(sign_in.issuer, sign_in.subject))
     return redirect_next(next_url)
+
+
+def keep_verification() -> None:
+    """Commit what verifying the answer recorded (OpenID 2.0's spent token and nonce) on its own.
+
+    For every outcome but a returning user's sign-in, whose one transaction holds them: what follows
+    may roll back (a lost race to create the user or link the identity), or write nothing.
+    """
+    db.session.commit()
 
 
 def note_identity_used(sign_in: VerifiedSignIn) -> None:

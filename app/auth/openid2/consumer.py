@@ -15,6 +15,7 @@ We replace three of its defaults that are unsafe for a production site:
 * its `next`/Referer handling; our views keep a checked `next` in the session.
 """
 
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -27,11 +28,12 @@ from openid.consumer import consumer as openid_consumer
 from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.store.interface import OpenIDStore
 from openid.yadis.manager import YadisServiceManager
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.local import LocalProxy
 
 from app.auth.flow import SignInFailed
 from app.auth.openid2.discovery import RecentDiscoveries
-from app.extensions import OPENID2_EXTENSION
+from app.extensions import OPENID2_EXTENSION, db
 from app.redirects import safe_next
 
 CONSUMER_STATE_KEY = "openid_consumer"
@@ -39,6 +41,7 @@ RETURN_TO_TOKEN_KEY = "openid_rt"  # noqa: S105 (a session key, not a secret)
 ASK_FOR = ["nickname", "email"]
 RETURN_TO_NONCE_URL = "urn:microblog:return_to"  # spent return_to tokens share the nonce table
 ATTEMPT_EXPIRED = "This sign-in attempt has expired or was not started here."
+log = logging.getLogger(__name__)
 
 # What python3-openid keeps in its per-visitor session: the endpoint being tried, or discovery state.
 StoredValue: TypeAlias = OpenIDServiceEndpoint | YadisServiceManager | None
@@ -103,6 +106,15 @@ def manager_from_json(data: dict[str, Any]) -> YadisServiceManager:
     )
     manager._current = endpoint_from_json(data.get("current"))
     return manager
+
+
+def keep_spent_attempt() -> None:
+    """Commit what checking a refused answer recorded (its return_to token, any nonce) on its own."""
+    try:
+        db.session.commit()
+    except SQLAlchemyError as exc:  # the database failed: the answer is refused all the same
+        db.session.rollback()
+        log.warning("Could not record a refused OpenID answer's spent token: %s", exc)
 
 
 class JsonConsumerSession:
@@ -187,6 +199,8 @@ class MicroblogOpenID(OpenID):
         The session is a cookie, so popping the token is not enough: an old copy of the
         cookie would still hold it. Recording it in the shared nonce table makes it
         single-use in every worker; stale attempts (past the nonce skew) are refused too.
+        The record joins the request's transaction (see DatabaseOpenIDStore.useNonce):
+        `complete` commits it when the answer is refused, the sign-in when it is accepted.
         """
         pending = session.pop(RETURN_TO_TOKEN_KEY, None)
         token = pending.get("token") if isinstance(pending, dict) else None
@@ -202,15 +216,22 @@ class MicroblogOpenID(OpenID):
     def complete(self) -> OpenIDResponse:
         """Verify the provider's answer to this request; return an OpenIDResponse.
 
-        Raises SignInFailed with a plain message when it does not verify.
+        Raises SignInFailed with a plain message when it does not verify. The spent return_to
+        token and the answer's nonce are recorded but not committed: an accepted answer's
+        records commit with the sign-in it leads to (one transaction), a refused one's right here.
         """
         args = request.args.to_dict()
         args.update(request.form.to_dict())
         expected = self._claim_return_to_token(str(args.get("rt", "")))
         return_to = url_for("auth.openid_complete", rt=expected, _external=True)
-        result = self._consumer().complete(args, return_to)
+        try:
+            result = self._consumer().complete(args, return_to)
+        except Exception:
+            keep_spent_attempt()  # even when checking the answer failed
+            raise
         if result.status == openid_consumer.SUCCESS and result.identity_url:
             return OpenIDResponse(result, self.extension_responses)
+        keep_spent_attempt()
         if result.status == openid_consumer.CANCEL:
             raise SignInFailed("Sign-in was cancelled at the provider.")
         if result.status == openid_consumer.SETUP_NEEDED:

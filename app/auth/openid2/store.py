@@ -10,11 +10,31 @@ import time
 from openid.association import Association
 from openid.store import nonce as nonce_rules
 from openid.store.interface import OpenIDStore
-from sqlalchemy import delete, select
+from sqlalchemy import Executable, Integer, String, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from app.database import commit_unless_duplicate, rows_affected
+from app.database import rows_affected
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
+
+
+def nonce_insert(dialect: str) -> Executable:
+    """INSERT a nonce, or nothing when the same one is there (a replay: no row returned, no error)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(OpenIDNonce)
+        .values(
+            server_url=bindparam("server_url", type_=String),
+            timestamp=bindparam("timestamp", type_=Integer),
+            salt=bindparam("salt", type_=String),
+        )
+        .on_conflict_do_nothing(index_elements=["server_url", "timestamp", "salt"])
+        .returning(OpenIDNonce.id)
+    )
+
+
+# Built once per dialect: building the statement for every answer cost more than running it.
+NONCE_INSERTS = {dialect: nonce_insert(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 class DatabaseOpenIDStore(OpenIDStore):
@@ -65,11 +85,20 @@ class DatabaseOpenIDStore(OpenIDStore):
         return rows_affected(result) > 0
 
     def useNonce(self, server_url: str, timestamp: int, salt: str) -> bool:  # noqa: N802
-        """Record a nonce; False when it is stale or was already used (a replay)."""
+        """Record a nonce in the request's transaction; False when it is stale or already used (a replay).
+
+        The caller commits it: with the sign-in the answer leads to, or on its own when the answer is
+        refused. Until then the row's unique key holds back any other request recording the same
+        nonce (PostgreSQL waits for this transaction, SQLite's write lock serialises the two), and
+        that request's insert then affects no row once this one commits: only one of them gets True.
+        """
         if abs(timestamp - time.time()) > nonce_rules.SKEW:
             return False
-        db.session.add(OpenIDNonce(server_url=server_url, timestamp=timestamp, salt=salt))
-        return commit_unless_duplicate()
+        statement = NONCE_INSERTS[db.engine.dialect.name]
+        result = db.session.connection().execute(
+            statement, {"server_url": server_url, "timestamp": timestamp, "salt": salt}
+        )
+        return result.first() is not None
 
     def cleanupNonces(self) -> int:  # noqa: N802
         """Delete nonces too old to be accepted anyway; return how many."""
