@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/screenshots.py [--out DIR]
 
 Starts the app on 127.0.0.1 with a throwaway SQLite database, seeds a few
-users and posts, and drives Debian's Chromium (/usr/bin/chromium) with
+users and posts, and drives Chromium's headless shell (Debian's chromium-headless-shell) with
 Playwright through the real sign-in with the local test provider.
 """
 

@@ -20,10 +20,12 @@ npm ci --prefix tests/browser/axe --no-audit --no-fund --loglevel=error
 # Lighthouse for bench/lighthouse.py (runs on the same Debian Chromium).
 npm ci --prefix bench/lighthouse --no-audit --no-fund --loglevel=error
 
-# Debian packages the tests run: Chromium for the browser tests (Playwright cannot download its
-# own here), nginx for the reverse-proxy test (run as the test's own process, never as a service).
+# Debian packages the tests run: Chromium's headless shell for the browser tests (Playwright cannot
+# download its own here), the whole Chromium for Lighthouse, nginx for the reverse-proxy test (run as
+# the test's own process, never as a service).
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/lib/chromium/chromium-headless-shell ] || missing+=(chromium-headless-shell)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
