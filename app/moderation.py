@@ -7,8 +7,9 @@ profile and posts are hidden. Every action is logged on the `microblog.moderatio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, Table, bindparam, func, select, update
 
 from app.extensions import db
 from app.main.posts import count_posts
@@ -83,14 +84,22 @@ def delete_post(post_id: int) -> Post:
     return post
 
 
+# Built once: building the UPDATE for every sign-in cost more than running it. On the table, not
+# the mapped class, so it runs as plain SQL (the session's loaded user is not synchronised).
+_users = cast(Table, User.__table__)
+COUNT_SIGN_IN = (
+    update(_users)
+    .where(_users.c.id == bindparam("user_id", type_=Integer))
+    .values(
+        sign_in_count=_users.c.sign_in_count + 1,
+        last_sign_in_at=bindparam("now", type_=_users.c.last_sign_in_at.type),
+    )
+)
+
+
 def record_sign_in(user: User, commit: bool = True) -> None:
     """Count a completed sign-in and note its time (one UPDATE)."""
-    db.session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(sign_in_count=User.sign_in_count + 1, last_sign_in_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    db.session.execute(COUNT_SIGN_IN, {"user_id": user.id, "now": utcnow()})
     if commit:
         db.session.commit()
 

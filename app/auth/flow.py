@@ -7,10 +7,10 @@ that did not succeed. Users are found by the verified identity only, never by an
 
 import time
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from flask import flash, redirect, session, url_for
-from sqlalchemy import select, update
+from sqlalchemy import String, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
@@ -89,11 +89,29 @@ def back_to_login(message: str) -> Response:
 # --- Users behind identities -----------------------------------------------------------------------
 
 
+# The sign-in's statements, built once (building them for every sign-in cost more than running them).
+USER_OF_IDENTITY = (
+    select(User)
+    .join(Identity)
+    .where(
+        Identity.issuer == bindparam("issuer", type_=String),
+        Identity.subject == bindparam("subject", type_=String),
+    )
+)
+_identities = cast(Table, Identity.__table__)
+IDENTITY_USED = (  # on the table: plain SQL, the session's loaded identities are not synchronised
+    update(_identities)
+    .where(
+        _identities.c.issuer == bindparam("used_issuer", type_=String),
+        _identities.c.subject == bindparam("used_subject", type_=String),
+    )
+    .values(last_used_at=bindparam("now", type_=_identities.c.last_used_at.type))
+)
+
+
 def find_user(issuer: str, subject: str) -> User | None:
     """The user linked to exactly this verified identity, or None. Never looks at email."""
-    return db.session.scalars(
-        select(User).join(Identity).where(Identity.issuer == issuer, Identity.subject == subject)
-    ).first()
+    return db.session.scalars(USER_OF_IDENTITY, {"issuer": issuer, "subject": subject}).first()
 
 
 def create_user(sign_in: VerifiedSignIn, nickname: str | None = None) -> User:
@@ -186,11 +204,8 @@ def keep_verification() -> None:
 
 def note_identity_used(sign_in: VerifiedSignIn) -> None:
     """Record when this sign-in method was last used (account page); start_user_session commits it."""
-    db.session.execute(
-        update(Identity)
-        .where(Identity.issuer == sign_in.issuer, Identity.subject == sign_in.subject)
-        .values(last_used_at=utcnow())
-    )
+    used = {"used_issuer": sign_in.issuer, "used_subject": sign_in.subject, "now": utcnow()}
+    db.session.execute(IDENTITY_USED, used)
 
 
 def finish_pending_sign_in(user: User, pending: "PendingSignIn") -> Response:

@@ -33,8 +33,20 @@ def nonce_insert(dialect: str) -> Executable:
     )
 
 
-# Built once per dialect: building the statement for every answer cost more than running it.
+# Built once (per dialect): building the statements for every answer cost more than running them.
 NONCE_INSERTS = {dialect: nonce_insert(dialect) for dialect in ("postgresql", "sqlite")}
+_associations = OpenIDAssociation.__table__
+NEWEST_LIVE_ASSOCIATION = (
+    select(_associations)
+    .where(
+        _associations.c.server_url == bindparam("server_url", type_=String),
+        _associations.c.expires > bindparam("now", type_=Integer),
+    )
+    .order_by(_associations.c.issued.desc())
+)
+LIVE_ASSOCIATION_WITH_HANDLE = NEWEST_LIVE_ASSOCIATION.where(
+    _associations.c.handle == bindparam("handle", type_=String)
+)
 
 
 class DatabaseOpenIDStore(OpenIDStore):
@@ -63,13 +75,12 @@ class DatabaseOpenIDStore(OpenIDStore):
 
     def getAssociation(self, server_url: str, handle: str | None = None) -> Association | None:  # noqa: N802
         """Return the newest live association for a provider (or the one with this handle)."""
-        query = select(OpenIDAssociation).where(
-            OpenIDAssociation.server_url == server_url,
-            OpenIDAssociation.expires > int(time.time()),
-        )
-        if handle is not None:
-            query = query.where(OpenIDAssociation.handle == handle)
-        row = db.session.scalars(query.order_by(OpenIDAssociation.issued.desc())).first()
+        params: dict[str, object] = {"server_url": server_url, "now": int(time.time())}
+        if handle is None:
+            query = NEWEST_LIVE_ASSOCIATION
+        else:
+            query, params["handle"] = LIVE_ASSOCIATION_WITH_HANDLE, handle
+        row = db.session.execute(query, params).first()
         if row is None:
             return None
         return Association(row.handle, row.secret, row.issued, row.lifetime, row.assoc_type)
