@@ -125,7 +125,7 @@ def sign_out_other_devices() -> Response:
 @login_required
 def export() -> Response:
     """Download everything the site keeps about you, as JSON."""
-    data = export_data(current_user._get_current_object())
+    data = export_data(current_user.record())
     body = json.dumps(data, indent=2, ensure_ascii=False)
     filename = f"microblog-{current_user.nickname}.json"
     return FlaskResponse(

@@ -6,10 +6,12 @@ signs a user out everywhere (sign out everywhere, account deletion, suspension).
 """
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app, request
-from flask_login import current_user
+from flask_login import UserMixin, current_user
 from sqlalchemy import String, bindparam, delete, select, update
 
 from app.database import rows_affected
@@ -78,11 +80,64 @@ def create_device_session(user: User, remember: bool, method: str, commit: bool 
     return device
 
 
+class SignedInDevice:
+    """This browser's device session as the request read it: a plain copy of its user_session row."""
+
+    id: int
+    session_token: str
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    authenticated_at: datetime
+    expires_at: datetime
+    user_agent: str
+    method: str
+
+
+# A device session as code that reads or ends it sees it: the plain copy, or the ORM row at sign-in.
+Device = SignedInDevice | UserSession
+
+
+class SignedInUser(UserMixin):
+    """The signed-in person for one request: a plain copy of their user row, with this device.
+
+    Not an ORM object: a page view needs no identity map or change tracking, and making the ORM
+    pair cost more than the query itself. Code that changes the account works on `record()`.
+    """
+
+    id: int
+    nickname: str
+    email: str | None
+    created_at: datetime
+    session_token: str
+    suspended_at: datetime | None
+    sign_in_count: int
+    last_sign_in_at: datetime | None
+    post_count: int
+    device: SignedInDevice
+
+    def get_id(self) -> str:
+        """Flask-Login's id: this browser's device session token (see User.get_id)."""
+        return self.device.session_token
+
+    def record(self) -> User:
+        """The user as an ORM object in this request's database session, to change and commit."""
+        return db.session.get_one(User, self.id)
+
+
+# Which columns each plain copy holds: the fields its class declares, nothing else.
+USER_FIELDS = tuple(name for name in SignedInUser.__annotations__ if name != "device")
+DEVICE_FIELDS = tuple(SignedInDevice.__annotations__)
+
 # The user, their device session and the content version (for the shared cache's keys), in one
-# query built once: building it for every request cost more than running it.
+# Core query built once: building it for every request cost more than running it.
 USER_AND_DEVICE = (
-    select(User, UserSession, version_column())
-    .join(UserSession, UserSession.user_id == User.id)
+    select(
+        *(User.__table__.c[name] for name in USER_FIELDS),
+        *(UserSession.__table__.c[name] for name in DEVICE_FIELDS),
+        version_column(),
+    )
+    .join_from(User.__table__, UserSession.__table__, UserSession.user_id == User.id)
     .where(
         UserSession.session_token == bindparam("token", type_=String),
         UserSession.expires_at > bindparam("now", type_=UserSession.expires_at.type),
@@ -90,22 +145,32 @@ USER_AND_DEVICE = (
 )
 
 
-def load_user_and_device(token: str) -> User | None:
-    """The signed-in user for a cookie's token, with its device session attached: one query.
-
-    The same query reads the content version for this request's shared-cache keys.
-    """
-    row = db.session.execute(USER_AND_DEVICE, {"token": token, "now": utcnow()}).first()
-    if row is None:
-        return None
-    user, device, version = row
+def signed_in_user(row: Sequence[Any]) -> SignedInUser:
+    """The plain user and device from one row of USER_AND_DEVICE."""
+    user, device = SignedInUser(), SignedInDevice()
+    user.__dict__.update(zip(USER_FIELDS, row, strict=False))
+    device.__dict__.update(zip(DEVICE_FIELDS, row[len(USER_FIELDS) :], strict=False))
     user.device = device
-    remember_content_version(version)
-    note_activity(device)
     return user
 
 
-def note_activity(device: UserSession) -> None:
+def load_user_and_device(token: str) -> SignedInUser | None:
+    """The signed-in user for a cookie's token, with its device session attached: one query.
+
+    It runs on a pooled connection of its own, outside the request's ORM session (which a cached
+    page view then never opens). The same query reads the content version for the shared cache's keys.
+    """
+    with db.engine.connect() as connection:
+        row = connection.execute(USER_AND_DEVICE, {"token": token, "now": utcnow()}).first()
+    if row is None:
+        return None
+    user = signed_in_user(row)
+    remember_content_version(row[-1])
+    note_activity(user.device)
+    return user
+
+
+def note_activity(device: SignedInDevice) -> None:
     """Move the device's "last active" forward, at most once per DEVICE_SEEN_INTERVAL."""
     interval = timedelta(seconds=current_app.config["DEVICE_SEEN_INTERVAL"])
     now = utcnow()
@@ -116,7 +181,7 @@ def note_activity(device: UserSession) -> None:
         connection.execute(update(UserSession).where(UserSession.id == device.id).values(last_seen_at=now))
 
 
-def current_device() -> UserSession | None:
+def current_device() -> Device | None:
     """This browser's device session, or None when nobody is signed in."""
     if not current_user.is_authenticated:
         return None
@@ -132,10 +197,12 @@ def recently_authenticated() -> bool:
     return timedelta(0) <= age <= timedelta(seconds=current_app.config["REAUTH_MAX_AGE"])
 
 
-def mark_authenticated(device: UserSession) -> None:
+def mark_authenticated(device: Device) -> None:
     """The person just proved it is them again on this device."""
-    device.authenticated_at = utcnow()
+    now = utcnow()
+    db.session.execute(update(UserSession).where(UserSession.id == device.id).values(authenticated_at=now))
     db.session.commit()
+    device.authenticated_at = now
 
 
 def active_devices(user_id: int) -> list[UserSession]:
@@ -156,13 +223,13 @@ def find_device(user_id: int, device_id: int) -> UserSession | None:
     ).first()
 
 
-def end_device_session(device: UserSession) -> None:
+def end_device_session(device: Device) -> None:
     """Sign that device out on the server: its cookies stop working at once."""
     db.session.execute(delete(UserSession).where(UserSession.id == device.id))
     db.session.commit()
 
 
-def end_other_sessions(user_id: int, keep: UserSession) -> int:
+def end_other_sessions(user_id: int, keep: Device) -> int:
     """Sign out every device of the user except `keep`; returns how many were signed out."""
     result = db.session.execute(
         delete(UserSession).where(UserSession.user_id == user_id, UserSession.id != keep.id)

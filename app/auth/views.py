@@ -141,7 +141,7 @@ def logout_everywhere_page() -> str:
 @login_required
 def logout_everywhere() -> Response:
     """Sign out every browser: every device session of the account ends, with its remember cookie."""
-    user = current_user._get_current_object()
+    user = current_user.record()
     device = current_device()
     end_all_sessions(user)
     record_event(user.id, SIGNED_OUT_EVERYWHERE, device=device.user_agent if device else "")

@@ -207,11 +207,11 @@ def count_posts(user_id: int, change: int) -> None:
     )
 
 
-def publish_post(author: User, body: str) -> Post:
+def publish_post(author_id: int, body: str) -> Post:
     """Save a post (already checked by PostForm), count it, and return it."""
-    post = Post(body=body, author=author)
+    post = Post(body=body, user_id=author_id)
     db.session.add(post)
-    count_posts(author.id, 1)
+    count_posts(author_id, 1)
     bump_content_version()
     db.session.commit()
     return post

@@ -52,6 +52,6 @@ def publish() -> ResponseReturnValue:
     if not form.validate():
         return render_index(PostBox.of(form), post_list(PageRequest(), "main.index").served(utcnow()))
     assert form.body.data is not None  # validate_body refused a missing or empty post
-    publish_post(current_user._get_current_object(), form.body.data)
+    publish_post(current_user.id, form.body.data)
     flash("Your post is live!", "success")
     return redirect(url_for("main.index"))

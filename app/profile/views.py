@@ -63,13 +63,14 @@ def edit() -> ResponseReturnValue:
         try:
             # A client that leaves the email field out keeps the email; an empty field removes it.
             email = form.email.data if "email" in request.form else current_user.email
-            old_nickname = current_user.nickname
-            update_profile(current_user, form.nickname.data, email)
+            user = current_user.record()
+            old_nickname = user.nickname
+            update_profile(user, form.nickname.data, email)
         except ProfileConflictError:
             # The stubs say Sequence: errors is a tuple before validation and a list after it.
             form.nickname.errors.append("Someone took that nickname a moment ago. Please choose another.")  # type: ignore[attr-defined]
         else:
-            note_nickname_change(old_nickname, current_user.nickname)
+            note_nickname_change(old_nickname, user.nickname)
             flash("Your profile is saved.", "success")
-            return redirect(url_for("profile.user", nickname=current_user.nickname))
+            return redirect(url_for("profile.user", nickname=user.nickname))
     return render_template("profile/edit.html", form=form)
