@@ -45,11 +45,17 @@ class MigratedSQLite:
 
 
 class MigratedPostgres:
-    """The migrated PostgreSQL test database; each test starts with every table empty."""
+    """The migrated PostgreSQL test database; each test starts with every table empty.
+
+    The tables are emptied over one connection kept for the whole run: a new connection for each
+    test (a new server process, its catalogue caches cold) made each reset about 25 ms instead of
+    3-10 ms. Between resets it sits idle outside any transaction, so it holds no lock; it is checked
+    before each use in case the server dropped it.
+    """
 
     def __init__(self, url):
         self.url = normalise_database_url(url)
-        self.engine = postgres_engine(self.url)
+        self.engine = create_engine(self.url, pool_size=1, max_overflow=0, pool_pre_ping=True)
 
     def fresh(self, tmp_path):
         empty_tables(self.engine)
