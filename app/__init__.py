@@ -90,11 +90,7 @@ def register_extensions(app: Flask) -> None:
     from app.shared_cache import init_cache
 
     db.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        from app.ops.dbguard import guard_statements
-
-        with app.app_context():
-            guard_statements(db.engine, float(app.config["DATABASE_STATEMENT_TIMEOUT"]))
+    configure_engine(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     app.extensions[OPENID2_EXTENSION] = MicroblogOpenID(app, store_factory=DatabaseOpenIDStore)
@@ -104,6 +100,25 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     configure_login(login_manager)
     install_openid_fetcher()  # process-wide; each fetch follows the current app's policy
+
+
+def configure_engine(app: Flask) -> None:
+    """PostgreSQL: a client-side deadline for each statement. An SQLite file: the write-ahead log."""
+    from sqlalchemy import make_url
+
+    from app.extensions import db
+
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql":
+        from app.ops.dbguard import guard_statements
+
+        with app.app_context():
+            guard_statements(db.engine, float(app.config["DATABASE_STATEMENT_TIMEOUT"]))
+    elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        from app.database import write_ahead_log
+
+        with app.app_context():
+            write_ahead_log(db.engine)
 
 
 def configure_login(manager: LoginManager) -> None:

@@ -222,3 +222,34 @@ def test_development_points_the_site_at_the_local_providers_it_serves():
     }
     assert settings["OIDC_PROVIDERS"]["local"]["issuer"] == "http://127.0.0.1:5055/dev-oidc"
     assert settings["OIDC_PROVIDERS"]["local"]["icon"] == "C"  # not a second "L" (issue 12)
+
+
+def test_an_sqlite_file_commits_through_a_write_ahead_log(tmp_path):
+    """WAL: one fsync a commit (the rollback journal syncs several files); durability stays FULL."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    db_file = tmp_path / "wal.db"
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_file}"})
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        db.session.execute(text("CREATE TABLE t (v INTEGER)"))
+        db.session.execute(text("INSERT INTO t VALUES (1)"))
+        db.session.commit()
+        with sqlite3.connect(db_file) as other:  # another process's connection sees the commit
+            assert other.execute("SELECT v FROM t").fetchall() == [(1,)]
+        db.engine.dispose()
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # kept in the file
+
+
+def test_an_in_memory_sqlite_database_is_left_as_it_is():
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "memory"
