@@ -34,25 +34,32 @@ E2E_FIXTURES = {"live_server", "openid_provider"}
 BROWSER_DIR = Path(__file__).parent / "browser"
 
 
-# The slowest files, slowest first (from `--durations` on the 2-core machine). pytest-xdist's
-# `--dist loadfile` hands out whole files in the order they are collected, so starting the long ones
-# first lets the short ones fill the gaps at the end, instead of one worker finishing a long file alone
-# while the other waits. Other files follow in their usual order. Re-measure when a file grows slow.
+# The slowest files, slowest first (CPU seconds of each file run alone, whole process tree, on the
+# 2-core machine). pytest-xdist's `--dist loadfile` hands out whole files in the order they are
+# collected, so starting the long ones first lets the short ones fill the gaps at the end, instead of
+# one worker finishing a long file alone while the other waits. Other files follow in their usual
+# order. Re-measure when a file grows slow.
 SLOWEST_FILES_FIRST = [
-    "test_bench.py",
     "browser/test_accessibility.py",
     "test_migrations.py",
     "test_readme_production.py",
     "test_workers.py",
     "browser/test_journeys.py",
+    "test_bench.py",
+    "browser/test_pages.py",
     "browser/test_layout.py",
     "test_schema_state.py",
-    "browser/test_pages.py",
-    "test_hostile_providers.py",
     "test_account_e2e.py",
     "test_config.py",
     "browser/test_oidc_journey.py",
+    "test_oidc_e2e.py",
+    "test_pagination.py",
+    "test_oidc_attacks.py",
     "browser/test_account_journey.py",
+    "test_shared_cache.py",
+    "test_redirects.py",
+    "test_hostile_providers.py",
+    "test_security_web.py",
     "test_nginx.py",
     "test_dev_console.py",
     "test_signin_e2e.py",
