@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import ColumnElement, Executable, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import cache, db
 from app.models import ContentVersion
@@ -121,6 +120,8 @@ def version_upsert(now: int) -> Executable:
     """Set the version to the larger of itself + 1 and now; write the row if it is missing."""
     following = ContentVersion.version + 1
     if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # each site loads only its own database's dialect
+
         return (
             postgresql.insert(ContentVersion)
             .values(id=VERSION_ROW, version=now)
@@ -128,6 +129,8 @@ def version_upsert(now: int) -> Executable:
                 index_elements=[ContentVersion.id], set_={"version": func.greatest(following, now)}
             )
         )
+    from sqlalchemy.dialects import sqlite
+
     return (
         sqlite.insert(ContentVersion)
         .values(id=VERSION_ROW, version=now)
