@@ -5,8 +5,10 @@ import json
 import os
 import runpy
 import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -278,3 +280,76 @@ def test_gunicorn_config_takes_workers_and_port_from_the_environment(monkeypatch
     assert default["workers"] == 2 * os.cpu_count() + 1 and default["workers"] > 1
     assert default["bind"] == ["127.0.0.1:8000"]
     assert default["accesslog"] is None  # gunicorn's access log would print OpenID answers
+
+
+# --- worker memory ---------------------------------------------------------------------------------
+
+GLIBC_HEAP = 64 * 1024 * 1024  # what glibc reserves, aligned to its size, for each extra malloc arena
+
+
+def malloc_arenas_beyond_the_main_one(pid):
+    """glibc's extra malloc arenas in a process: 64 MiB-aligned anonymous reservations of 64 MiB."""
+    maps = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        start, end = (int(address, 16) for address in fields[0].split("-"))
+        maps.append((start, end, fields[1], fields[5] if len(fields) > 5 else ""))
+    found = 0
+    for (start, end, perms, path), after in zip(maps, [*maps[1:], None], strict=True):
+        if path or start % GLIBC_HEAP or not perms.startswith("rw"):
+            continue
+        if after is not None and after[0] == end and after[2].startswith("---") and not after[3]:
+            end = after[1]  # the reserved, not yet usable rest of the arena's heap
+        found += end - start == GLIBC_HEAP
+    return found
+
+
+def arenas_after_concurrent_pages(database_url, **env):
+    """Serve pages to 8 clients at once from one production worker; count its extra malloc arenas."""
+    server = GunicornApp(production_env(database_url, **env), workers=1).start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = set(
+                pool.map(lambda _: requests.get(server.url + "/login", timeout=10).status_code, range(80))
+            )
+        assert statuses == {200}
+        (worker,) = [
+            int(pid)
+            for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+            .read_text()
+            .split()
+        ]
+        return malloc_arenas_beyond_the_main_one(worker)
+    finally:
+        server.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(
+    not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"), reason="glibc's arenas"
+)
+def test_a_workers_threads_share_one_malloc_arena(database_url):
+    """Freed memory kept in one arena per thread is about 2 MB a worker: the threads share the main one,
+    unless MALLOC_ARENA_MAX says otherwise (which also shows the arenas would be seen)."""
+    assert arenas_after_concurrent_pages(database_url) == 0
+    assert arenas_after_concurrent_pages(database_url, MALLOC_ARENA_MAX="8") >= 1
+
+
+@pytest.mark.e2e
+def test_the_master_preloads_only_libraries_every_worker_loads(monkeypatch):
+    """gunicorn.conf.py imports a few compiled libraries in the master (each worker then holds only the
+    pages of them it uses): only libraries, never the app's code (a HUP loads new code), and only ones a
+    worker loads in any case (else every worker would carry them for nothing)."""
+    preloaded = gunicorn_settings(monkeypatch)["PRELOADED_LIBRARIES"]
+    assert preloaded and not any(name.split(".")[0] in ("app", "config") for name in preloaded)
+    code = (
+        "import sys; from app import create_app;"
+        "app = create_app('production', {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'});"
+        "print(sorted(sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert all(repr(name) in loaded for name in preloaded), (preloaded, loaded)
