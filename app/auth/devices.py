@@ -158,12 +158,13 @@ def load_user_and_device(token: str) -> SignedInUser | None:
     """The signed-in user for a cookie's token, with its device session attached: one query.
 
     It runs on a pooled connection of its own, outside the request's ORM session (which a cached
-    page view then never opens), in autocommit mode: one SELECT needs no transaction, and on
-    PostgreSQL that saves the BEGIN and ROLLBACK round trips. The same query reads the content
-    version for the shared cache's keys.
+    page view then never opens). On PostgreSQL in autocommit mode: one SELECT needs no transaction,
+    and that saves the BEGIN and ROLLBACK round trips (SQLite begins none for a SELECT, and leaving
+    autocommit would cost it a PRAGMA). The same query reads the content version for the cache keys.
     """
     with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         row = connection.execute(USER_AND_DEVICE, {"token": token, "now": utcnow()}).first()
     if row is None:
         return None
