@@ -77,6 +77,14 @@ def test_signed_in_pages_are_never_cached(client, auth):
         assert client.get(path).headers["Cache-Control"] == "private, no-store", path
 
 
+def test_a_header_the_view_set_itself_is_kept_and_not_repeated(client, auth):
+    auth.login()
+    export = client.get("/account/export")
+    assert export.status_code == 200
+    assert export.headers.getlist("Cache-Control") == ["no-store"]
+    assert len(export.headers.getlist("Content-Security-Policy")) == 1
+
+
 def test_trusted_hosts_refuse_other_host_headers(database_url):
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url, "TRUSTED_HOSTS": ["good.example"]})
     client = app.test_client()
