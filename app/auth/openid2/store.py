@@ -5,36 +5,44 @@ table layout; this one goes through the app's SQLAlchemy session and models so
 that migrations, PostgreSQL and SQLite all work the same way.
 """
 
+import functools
 import time
 
 from openid.association import Association
 from openid.store import nonce as nonce_rules
 from openid.store.interface import OpenIDStore
 from sqlalchemy import Executable, Integer, String, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.database import rows_affected
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
 
 
+@functools.cache
 def nonce_insert(dialect: str) -> Executable:
-    """INSERT a nonce, or nothing when the same one is there (a replay: no row returned, no error)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(OpenIDNonce)
-        .values(
-            server_url=bindparam("server_url", type_=String),
-            timestamp=bindparam("timestamp", type_=Integer),
-            salt=bindparam("salt", type_=String),
-        )
-        .on_conflict_do_nothing(index_elements=["server_url", "timestamp", "salt"])
-        .returning(OpenIDNonce.id)
-    )
+    """INSERT a nonce, or nothing when the same one is there (a replay: no row returned, no error).
+
+    Built once per dialect (building it for every answer cost more than running it), from that
+    dialect's module only: a site never loads the other database's SQLAlchemy dialect.
+    """
+    values = {
+        "server_url": bindparam("server_url", type_=String),
+        "timestamp": bindparam("timestamp", type_=Integer),
+        "salt": bindparam("salt", type_=String),
+    }
+    key = ["server_url", "timestamp", "salt"]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg_insert = postgresql.insert(OpenIDNonce).values(values)
+        return pg_insert.on_conflict_do_nothing(index_elements=key).returning(OpenIDNonce.id)
+    from sqlalchemy.dialects import sqlite
+
+    sqlite_insert = sqlite.insert(OpenIDNonce).values(values)
+    return sqlite_insert.on_conflict_do_nothing(index_elements=key).returning(OpenIDNonce.id)
 
 
-# Built once (per dialect): building the statements for every answer cost more than running them.
-NONCE_INSERTS = {dialect: nonce_insert(dialect) for dialect in ("postgresql", "sqlite")}
+# The association lookups, built once: building them for every answer cost more than running them.
 _associations = OpenIDAssociation.__table__
 NEWEST_LIVE_ASSOCIATION = (
     select(_associations)
@@ -105,7 +113,7 @@ class DatabaseOpenIDStore(OpenIDStore):
         """
         if abs(timestamp - time.time()) > nonce_rules.SKEW:
             return False
-        statement = NONCE_INSERTS[db.engine.dialect.name]
+        statement = nonce_insert(db.engine.dialect.name)
         result = db.session.connection().execute(
             statement, {"server_url": server_url, "timestamp": timestamp, "salt": salt}
         )
