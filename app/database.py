@@ -1,9 +1,10 @@
 """Bringing a database to the current schema, safely and repeatably, through the Alembic migrations."""
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import CursorResult, Engine, Result, event, inspect
+from sqlalchemy import CursorResult, Engine, Executable, Result, Row, event, inspect
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -17,6 +18,20 @@ VERSION_TABLE = "alembic_version"
 def rows_affected(result: Result[Any]) -> int:
     """How many rows a DELETE or UPDATE changed (for DML, Session.execute returns a CursorResult)."""
     return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def read_once(statement: Executable, params: Mapping[str, Any] | None = None) -> Row[Any] | None:
+    """The first row of one SELECT, run on a pooled connection of its own, outside the ORM session.
+
+    For the one read a page view may need before it can be served from the cache (the signed-in
+    user, the content version): no ORM session is opened for it. On PostgreSQL in autocommit mode:
+    one SELECT needs no transaction, which saves the BEGIN and ROLLBACK round trips (SQLite begins
+    none for a SELECT, and leaving autocommit would cost it a PRAGMA at every check-in).
+    """
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement, params).first()
 
 
 def commit_unless_duplicate() -> bool:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 from sqlalchemy import ColumnElement, Executable, func, select
 
+from app.database import read_once
 from app.extensions import cache, db
 from app.models import ContentVersion
 from config import REDIS_URL_SCHEMES
@@ -112,7 +113,8 @@ def remember_content_version(version: int) -> None:
 def content_version() -> int:
     """This request's content version: the one read with the user, else one small query."""
     if "content_version" not in g:
-        g.content_version = db.session.connection().execute(VERSION_QUERY).scalar() or 0
+        row = read_once(VERSION_QUERY)
+        g.content_version = (row[0] if row is not None else 0) or 0
     return int(g.content_version)
 
 

@@ -14,7 +14,7 @@ from flask import current_app, request
 from flask_login import UserMixin, current_user
 from sqlalchemy import String, bindparam, delete, select, update
 
-from app.database import rows_affected
+from app.database import read_once, rows_affected
 from app.extensions import db
 from app.models import User, UserSession, as_utc, new_session_token, utcnow
 from app.shared_cache import remember_content_version, version_column
@@ -157,15 +157,10 @@ def signed_in_user(row: Sequence[Any]) -> SignedInUser:
 def load_user_and_device(token: str) -> SignedInUser | None:
     """The signed-in user for a cookie's token, with its device session attached: one query.
 
-    It runs on a pooled connection of its own, outside the request's ORM session (which a cached
-    page view then never opens). On PostgreSQL in autocommit mode: one SELECT needs no transaction,
-    and that saves the BEGIN and ROLLBACK round trips (SQLite begins none for a SELECT, and leaving
-    autocommit would cost it a PRAGMA). The same query reads the content version for the cache keys.
+    It runs outside the request's ORM session (which a cached page view then never opens). The
+    same query reads the content version for the shared cache's keys.
     """
-    with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = connection.execute(USER_AND_DEVICE, {"token": token, "now": utcnow()}).first()
+    row = read_once(USER_AND_DEVICE, {"token": token, "now": utcnow()})
     if row is None:
         return None
     user = signed_in_user(row)
