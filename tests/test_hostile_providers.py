@@ -13,9 +13,10 @@ from openid.message import Message
 from openid.yadis import xrires
 from sqlalchemy import func, select
 
+from app.auth.openid2.consumer import RETURN_TO_NONCE_URL
 from app.auth.openid2.hardening import HardenedGenericConsumer
 from app.extensions import db
-from app.models import OpenIDAssociation, User
+from app.models import OpenIDAssociation, OpenIDNonce, User
 from tests.support.listener import ok
 from tests.support.web import WebClient, flashes
 from tests.test_discovery import crafted_page
@@ -120,6 +121,27 @@ def test_provider_refusing_diffie_hellman_over_http_gets_no_plaintext_associatio
     with app.app_context():
         assert db.session.scalar(select(func.count(OpenIDAssociation.handle))) == 0
     assert any(args.get("openid.mode") == "check_authentication" for args in openid_provider.requests)
+
+
+def test_the_callback_waits_on_the_provider_with_its_writes_committed(app, browser, openid_provider):
+    """Going stateless, the callback asks the provider (check_authentication) only once the spent
+    return_to token is committed: no write lock or row lock is held while a provider answers."""
+    openid_provider.openid_server.negotiator = SessionNegotiator([("HMAC-SHA1", "no-encryption")])
+    openid_provider.behaviour.profiles["alice"] = {"nickname": "alice"}
+    committed_tokens = []
+    answer = openid_provider.endpoint
+
+    def endpoint(request):
+        if request.values.get("openid.mode") == "check_authentication":
+            with app.app_context():  # another connection: it sees committed rows only
+                spent = select(func.count()).where(OpenIDNonce.server_url == RETURN_TO_NONCE_URL)
+                committed_tokens.append(db.session.scalar(spent))
+        return answer(request)
+
+    openid_provider.endpoint = endpoint
+    page = browser.start_sign_in(openid_provider.identity("alice"))
+    assert "Hi, alice!" in page.text
+    assert committed_tokens == [1]
 
 
 def test_openid1_plaintext_answer_to_a_diffie_hellman_request_is_refused_over_http():

@@ -199,8 +199,9 @@ class MicroblogOpenID(OpenID):
         The session is a cookie, so popping the token is not enough: an old copy of the
         cookie would still hold it. Recording it in the shared nonce table makes it
         single-use in every worker; stale attempts (past the nonce skew) are refused too.
-        The record joins the request's transaction (see DatabaseOpenIDStore.useNonce):
-        `complete` commits it when the answer is refused, the sign-in when it is accepted.
+        The record joins the request's transaction (see DatabaseOpenIDStore.useNonce): it is
+        committed before any fetch from the provider (app.auth.openid2.hardening), by `complete`
+        when the answer is refused, else with the sign-in the answer leads to.
         """
         pending = session.pop(RETURN_TO_TOKEN_KEY, None)
         token = pending.get("token") if isinstance(pending, dict) else None

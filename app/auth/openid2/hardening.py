@@ -1,4 +1,9 @@
-"""python3-openid's consumer, tightened: linear-time discovery with no XRI, no plaintext keys over http."""
+"""python3-openid's consumer, tightened: linear-time discovery with no XRI, no plaintext keys over http.
+
+It also never waits on a provider inside an open write transaction: what checking an answer recorded
+so far (the spent return_to token) is committed before any fetch, so an SQLite site's write lock, or
+a PostgreSQL row lock, is never held while a slow provider answers.
+"""
 
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -9,6 +14,7 @@ from openid.consumer.discover import OpenIDServiceEndpoint
 from openid.message import Message
 
 from app.auth.openid2.discovery import discover
+from app.extensions import db
 
 PLAINTEXT = "no-encryption"
 Discover = Callable[[str], tuple[str, list[OpenIDServiceEndpoint]]]
@@ -48,6 +54,18 @@ class HardenedGenericConsumer(GenericConsumer):
         finally:
             self.negotiator = saved
             self._diffie_hellman_required = False
+
+    def _checkAuth(self, message: Message, server_url: str) -> bool:  # noqa: N802 - python3-openid's name
+        """check_authentication with the provider, after committing what the callback recorded so far."""
+        db.session.commit()
+        return bool(super()._checkAuth(message, server_url))
+
+    def _discoverAndVerify(  # noqa: N802 - python3-openid's name
+        self, claimed_id: str, to_match_endpoints: list[OpenIDServiceEndpoint]
+    ) -> OpenIDServiceEndpoint:
+        """Discovery of an answer's claimed identifier, after committing what the callback recorded so far."""
+        db.session.commit()
+        return super()._discoverAndVerify(claimed_id, to_match_endpoints)
 
     def _extractAssociation(self, assoc_response: Message, assoc_session: object) -> Association:  # noqa: N802
         """Refuse an answer that hands over the key in clear (OpenID 1 lets a provider do so)."""
