@@ -13,10 +13,12 @@ uncached, never broken.
 
 import hashlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import ColumnElement, Executable, func, select
@@ -32,6 +34,8 @@ T = TypeVar("T")
 VERSION_ROW = 1
 RETRY_AFTER = 5.0  # seconds a failing cache is left alone before it is tried again
 STATE_KEY = "microblog_shared_cache"
+RECENT_KEY = "microblog_recent_entries"
+RECENT_ENTRIES = 32  # per process: the newest pages of the timeline and of the busiest profiles
 
 
 def cache_url(config: Mapping[str, Any]) -> str:
@@ -78,6 +82,7 @@ def init_cache(app: Flask) -> None:
     settings = cache_settings(app.config, render_digest())
     cache.init_app(app, config=settings)
     app.extensions[STATE_KEY] = CacheHealth(backend_failures(settings))
+    app.extensions[RECENT_KEY] = RecentEntries(RECENT_ENTRIES)
 
 
 def backend_failures(settings: Mapping[str, Any]) -> tuple[type[Exception], ...]:
@@ -179,21 +184,72 @@ def cache_key(*parts: object) -> str:
     return ":".join(str(part) for part in (content_version(), request.script_root, *parts))
 
 
+class RecentEntries:
+    """The entries this process used last, kept as they are in front of the shared cache.
+
+    Every key carries the content version, so what is stored under a key never changes: keeping it
+    here is always right, and a page view it serves skips the shared cache's round trip and the
+    unpickling (about 30 µs in process, a network round trip with Redis). Entries are immutable
+    tuples, safe to share between threads. Hand-written because cachelib's in-process cache pickles
+    every value, which is the cost avoided here.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        """The entry under key, or None; it becomes the most recently used."""
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)
+            return entry
+
+    def clear(self) -> None:
+        """Forget every entry (with the shared cache's own clear, for a full re-render)."""
+        with self.lock:
+            self.entries.clear()
+
+    def keep(self, key: str, entry: Any) -> None:
+        """Keep an entry, forgetting the least recently used beyond `size`."""
+        with self.lock:
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
 def cached(key: str, build: Callable[[], T]) -> T:
     """The entry under key, else build() (stored for the next reader); the cache failing is no error."""
+    recent: RecentEntries = current_app.extensions[RECENT_KEY]
+    entry = recent.get(key)
+    if entry is not None:
+        return cast(T, entry)
+    entry, shared = shared_entry(key, build)
+    if shared:  # while the shared cache is failing, pages are simply rendered every time
+        recent.keep(key, entry)
+    return entry
+
+
+def shared_entry(key: str, build: Callable[[], T]) -> tuple[T, bool]:
+    """The entry under key from the shared cache, else build() and store it there; and whether the
+    shared cache answered."""
     health: CacheHealth = current_app.extensions[STATE_KEY]
     if not health.usable():
-        return build()
+        return build(), False
     try:
         entry = cache.get(key)
     except health.failures as error:
         health.failed(error)
-        return build()
+        return build(), False
     if entry is not None:
-        return entry
+        return cast(T, entry), True
     entry = build()
     try:
         cache.set(key, entry)
     except health.failures as error:
         health.failed(error)
-    return entry
+        return entry, False
+    return entry, True

@@ -18,7 +18,7 @@ from app import create_app
 from app.extensions import cache, db
 from app.main.filters import ago, as_utc
 from app.models import ContentVersion, Post, User
-from app.shared_cache import cache_settings, cache_url
+from app.shared_cache import RECENT_KEY, RecentEntries, cache_settings, cache_url
 from config import ConfigError, load_config
 from tests.conftest import AuthActions
 from tests.support.queries import recorded_queries
@@ -301,8 +301,29 @@ def test_relative_times_move_on_without_invalidation(app, writer, monkeypatch):
     assert times and all(text == ago(datetime.fromisoformat(when), now) for when, text in times)
     with app.app_context():
         cache.clear()
+        app.extensions[RECENT_KEY].clear()
     queries, fresh = view(app, visitor, "/")
     assert reads_posts(queries) and fresh == later
+
+
+def test_a_page_seen_before_in_this_process_does_not_ask_the_shared_cache(app, writer, monkeypatch):
+    visitor = app.test_client()
+    view(app, visitor, "/")  # read once: now kept in this process too
+    asked = []
+    monkeypatch.setattr(cache, "get", lambda key: asked.append(key))
+    queries, page = view(app, visitor, "/")
+    assert "first words" in page and not reads_posts(queries) and asked == []
+    publish(writer, "newer words")  # a new version: a new key, asked of the shared cache
+    assert "newer words" in view(app, visitor, "/")[1] and len(asked) == 1
+
+
+def test_recent_entries_forget_the_least_recently_used_beyond_their_size():
+    recent = RecentEntries(2)
+    recent.keep("a", ("A",))
+    recent.keep("b", ("B",))
+    assert recent.get("a") == ("A",)  # "a" is now the most recently used
+    recent.keep("c", ("C",))
+    assert recent.get("b") is None and recent.get("a") == ("A",) and recent.get("c") == ("C",)
 
 
 # --- Where the cache lives, and when it fails ------------------------------------------------------
