@@ -62,12 +62,17 @@ def assert_fits(page, where, width):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS)
-def test_signed_in_pages_fit_and_the_nav_lines_up_with_the_content(site, member_state, width):
+def test_signed_in_pages_fit_and_the_nav_lines_up_and_a_141_character_post_is_not_clipped(
+    site, member_state, width
+):
+    """The post box is checked on the home page this walk already opens (the same page, same window)."""
     page = site.new_page(storage_state=member_state, **screen(width))
     for path in ("/", f"/user/{LONG_NICKNAME}", "/profile/edit", "/logout/everywhere", "/no/such/page"):
         page.goto(path)
         expect(page.locator("#logout")).to_be_visible()
         assert_fits(page, path, width)
+        if path == "/":
+            assert_post_box_shows_141_characters(page, width)
     site.problems[:] = [p for p in site.problems if "status of 404" not in p]
 
 
@@ -82,11 +87,8 @@ def test_visitor_pages_fit_and_sign_in_sits_at_the_right_edge(site, member_state
     site.problems[:] = [p for p in site.problems if "status of 404" not in p]
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_141_character_post_is_not_clipped_in_the_post_box(site, member_state, width):
-    page = site.new_page(storage_state=member_state, **screen(width))
-    page.goto("/")
+def assert_post_box_shows_141_characters(page, width):
+    """A 141-character post typed into the home page's post box is not clipped."""
     body = page.get_by_role("textbox", name="What’s on your mind?")
     body.fill("A post that is one character too long, typed on a phone, words and all, to see " * 2)
     body.fill(body.input_value()[:141])
