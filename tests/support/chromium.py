@@ -18,6 +18,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+# For the tests and screenshots only (Lighthouse measures with the flags above): composite in the
+# browser process instead of a GPU process of its own, in software either way. About 8% fewer CPU-s
+# per browser file (four A/B pairs on test_journeys and test_layout, same busy machine).
+HEADLESS_SHELL_ARGS = [*CHROMIUM_ARGS, "--in-process-gpu"]
+
+
 def launch_chromium(playwright):
     """Start Chromium's headless shell with the project's flags."""
-    return playwright.chromium.launch(executable_path=HEADLESS_SHELL, headless=True, args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(executable_path=HEADLESS_SHELL, headless=True, args=HEADLESS_SHELL_ARGS)
