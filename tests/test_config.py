@@ -15,6 +15,7 @@ import requests
 import config
 from app import create_app
 from config import ConfigError, load_config
+from tests.support.python_run import python_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,11 +207,8 @@ def test_production_loads_no_development_provider_module():
         "create_app('production', {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'devproviders'))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    lines = python_lines(code)
+    assert lines[-1] == "[]"
 
 
 def test_development_points_the_site_at_the_local_providers_it_serves():

@@ -13,6 +13,7 @@ from app.auth.oidc.client import ProviderError, auth_method, checked_metadata, c
 from app.nicknames import first_nickname
 from app.providers import Provider, oidc_provider
 from config import ConfigError, load_config
+from tests.support.python_run import python_lines
 
 SECRETS = {"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
 TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -274,8 +275,6 @@ def test_first_nickname_takes_the_first_usable_candidate(candidates, chosen):
 @pytest.mark.e2e
 def test_sites_without_openid_connect_do_not_load_authlib():
     """Workers of a site with no OpenID Connect provider stay small: Authlib is never imported."""
-    import subprocess
-    import sys
 
     script = (
         "import sys\n"
@@ -286,9 +285,8 @@ def test_sites_without_openid_connect_do_not_load_authlib():
         "client.post('/login/oidc/google')\n"
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('authlib', 'joserfc'))}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    lines = python_lines(script)
+    assert lines[-1] == "[]"
 
 
 @pytest.mark.e2e
@@ -296,8 +294,6 @@ def test_sites_with_openid_connect_load_the_token_code_only_for_a_callback():
     """A worker of a site offering OpenID Connect loads none of Authlib to serve pages; starting a sign-in
     loads Authlib's small parts for state, nonce and PKCE, and only a callback loads its client with
     joserfc and cryptography's compiled core (about 10 MB)."""
-    import subprocess
-    import sys
 
     script = textwrap.dedent(
         """
@@ -336,11 +332,8 @@ def test_sites_with_openid_connect_load_the_token_code_only_for_a_callback():
         "OIDC_CORP_CLIENT_SECRET": "s3cret",
     }
     env = {**os.environ, **environ}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
-    )
-    assert result.returncode == 0, result.stderr
-    pages, start, callback = result.stdout.strip().splitlines()[-3:]
+    lines = python_lines(script, env)
+    pages, start, callback = lines[-3:]
     assert pages == "[]"
     assert start == "['authlib']"
     assert callback == "['authlib', 'authlib.integrations', 'cryptography.hazmat.bindings', 'joserfc']"

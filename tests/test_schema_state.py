@@ -5,8 +5,6 @@ import json
 import logging
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from app.extensions import db
 from app.ops.logs import StdoutHandler
 from app.ops.schema import known_revisions
 from tests.support.databases import upgrade_to
+from tests.support.python_run import python_lines
 from tests.support.scratch_databases import scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,11 +127,8 @@ def gunicorn_check(url):
         "conf.on_starting(Server())\n"
     )
     env = {**os.environ, "MICROBLOG_CONFIG": "production", "SECRET_KEY": SECRET, "DATABASE_URL": url}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+    lines = python_lines(code, env)
+    return lines
 
 
 @pytest.mark.e2e

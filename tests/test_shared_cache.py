@@ -4,8 +4,6 @@ nothing personal is shared, relative times stay right, and a cache outage breaks
 import logging
 import pickle
 import re
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from app.models import ContentVersion, Post, User
 from app.shared_cache import RECENT_KEY, RecentEntries, cache_settings, cache_url
 from config import ConfigError, load_config
 from tests.conftest import AuthActions
+from tests.support.python_run import python_lines
 from tests.support.queries import recorded_queries
 from tests.support.redis import free_port
 from tests.support.web import csrf_token, timeline
@@ -410,11 +409,8 @@ def test_a_site_caching_in_memory_never_loads_redis(database_url):
         "page = app.test_client().get('/'); assert page.status_code == 200, page.status_code;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    lines = python_lines(code)
+    assert lines == ["[]"]
 
 
 @pytest.mark.e2e
@@ -433,10 +429,7 @@ def test_a_site_loads_only_its_own_databases_dialect(database_url):
         "assert content_version() > before, (before, content_version());"
         "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    loaded = result.stdout.strip().splitlines()[-1]
+    lines = python_lines(code)
+    loaded = lines[-1]
     assert f"sqlalchemy.dialects.{other}" not in loaded
     assert f"sqlalchemy.dialects.{'postgresql' if other == 'sqlite' else 'sqlite'}" in loaded

@@ -5,7 +5,6 @@ import json
 import os
 import runpy
 import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy import delete, func, select
 from app.auth.openid2.consumer import ATTEMPT_EXPIRED, RETURN_TO_NONCE_URL
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce, User
+from tests.support.python_run import python_lines
 from tests.support.web import SIGNED_IN_ONLY, csrf_token, flashes
 from tests.support.workers import ROOT, GunicornApp, start_all, stop_all
 
@@ -347,9 +347,6 @@ def test_the_master_preloads_only_libraries_every_worker_loads(monkeypatch):
         "app = create_app('production', {'SECRET_KEY': 'x' * 40, 'SQLALCHEMY_DATABASE_URI': 'sqlite://'});"
         "print(sorted(sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    loaded = result.stdout.strip().splitlines()[-1]
+    lines = python_lines(code)
+    loaded = lines[-1]
     assert all(repr(name) in loaded for name in preloaded), (preloaded, loaded)
