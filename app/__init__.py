@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, url_for
-from flask_login import LoginManager, current_user, user_loaded_from_cookie
+from flask_login import LoginManager, current_user, user_loaded_from_cookie, user_logged_in, user_logged_out
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.wrappers import Response as BaseResponse
@@ -169,7 +169,14 @@ def register_request_hooks(app: Flask) -> None:
     def load_signed_in_user() -> None:
         if current_user.is_authenticated and session_expired():
             drop_expired_session()
-        g.user = current_user
+        note_current_user()
+
+    @user_logged_in.connect_via(app)
+    @user_logged_out.connect_via(app)
+    def note_current_user(*_: object, **__: object) -> None:
+        # The user object itself, not Flask-Login's proxy (every read through the proxy looks the user
+        # up again); set again whenever someone signs in or out during the request.
+        g.user = current_user._get_current_object()
 
     @user_loaded_from_cookie.connect_via(app)
     def remembered_user_loaded(sender: Flask, user: "User") -> None:

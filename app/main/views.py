@@ -1,6 +1,6 @@
 """Front page: everyone's latest posts; signed-in visitors also get the form to write one."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
@@ -15,9 +15,7 @@ from app.pagination import PageRequest
 
 def render_index(post_box: PostBox | None, posts: ServedList) -> str:
     """The front page: a page of posts, with the post box (as typed) for a signed-in visitor."""
-    return render_template(
-        "main/index.html", user=current_user, post_box=post_box, posts=posts, post_max=POST_MAX
-    )
+    return render_template("main/index.html", user=g.user, post_box=post_box, posts=posts, post_max=POST_MAX)
 
 
 @bp.get("/index")
