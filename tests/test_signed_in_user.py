@@ -42,3 +42,18 @@ def test_record_is_the_orm_user_to_change(app, client, auth):
     with app.app_context():
         stored = db.session.scalars(db.select(User.email).filter_by(nickname="plain")).one()
     assert stored == "changed@example.org"
+
+
+def test_g_user_follows_a_sign_in_and_a_sign_out_within_one_request(app, auth):
+    from flask import g
+    from flask_login import login_user, logout_user
+
+    auth.login("plain")
+    with app.test_request_context():
+        app.preprocess_request()
+        assert not g.user.is_authenticated
+        user = db.session.scalars(db.select(User).filter_by(nickname="plain")).one()
+        login_user(user)
+        assert g.user is user
+        logout_user()
+        assert not g.user.is_authenticated
