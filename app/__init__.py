@@ -158,6 +158,7 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Per-request set-up: g.user, absolute session lifetime."""
     from app.auth.session import drop_expired_session, restart_session_clock, session_expired
+    from app.extensions import login_manager
 
     @app.before_request
     def refuse_nul_in_url() -> None:
@@ -169,14 +170,17 @@ def register_request_hooks(app: Flask) -> None:
     def load_signed_in_user() -> None:
         if current_user.is_authenticated and session_expired():
             drop_expired_session()
-        note_current_user()
+        # The object itself, not Flask-Login's proxy (each read through the proxy looks the user up
+        # again); the two receivers below keep it right when someone signs in or out.
+        g.user = current_user._get_current_object()
 
     @user_logged_in.connect_via(app)
+    def signed_in_now(sender: Flask, user: "User") -> None:
+        g.user = user
+
     @user_logged_out.connect_via(app)
-    def note_current_user(*_: object, **__: object) -> None:
-        # The user object itself, not Flask-Login's proxy (every read through the proxy looks the user
-        # up again); set again whenever someone signs in or out during the request.
-        g.user = current_user._get_current_object()
+    def signed_out_now(sender: Flask, user: object) -> None:
+        g.user = login_manager.anonymous_user()  # sent before Flask-Login forgets the user
 
     @user_loaded_from_cookie.connect_via(app)
     def remembered_user_loaded(sender: Flask, user: "User") -> None:
