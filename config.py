@@ -124,6 +124,10 @@ class Config:
     DATABASE_CONNECT_TIMEOUT = 3
     DATABASE_STATEMENT_TIMEOUT = 5.0
     DATABASE_KEEPALIVES_IDLE = 30
+    # PostgreSQL: a pooled connection idle longer than this many seconds is checked ("ping") before
+    # use, so one that a database restart or failover cut is replaced, not handed to a request.
+    # None: never (production sets 1.0). See app.database.ping_idle_connections.
+    DATABASE_PING_AFTER_IDLE: float | None = None
     OUTBOUND_TIMEOUT = 5.0  # seconds for ALL outbound requests of one sign-in step (start or callback)
     SIGN_IN_STEPS_PER_CLIENT = 3  # sign-in steps one client address may have waiting on providers at once
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
@@ -210,15 +214,13 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_NAME = "__Host-remember_token"
     LOG_FORMAT = "json"
     LOG_REQUESTS = True
+    DATABASE_PING_AFTER_IDLE = 1.0
 
     @classmethod
     def finalise(cls, settings: Settings) -> None:
         super().finalise(settings)
         # Bound values (session tokens among them) never appear in database error messages or logs.
         engine_options: dict[str, bool] = {"hide_parameters": True}
-        if not settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-            # A database restart or failover must not break the first request on each old connection.
-            engine_options["pool_pre_ping"] = True
         settings["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **engine_options,
             **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}),

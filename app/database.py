@@ -1,11 +1,12 @@
 """Bringing a database to the current schema, safely and repeatably, through the Alembic migrations."""
 
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, Engine, Executable, Result, Row, event, inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from app.extensions import db
 from app.migrating import load_migrate
@@ -26,12 +27,52 @@ def read_once(statement: Executable, params: Mapping[str, Any] | None = None) ->
     For the one read a page view may need before it can be served from the cache (the signed-in
     user, the content version): no ORM session is opened for it. On PostgreSQL in autocommit mode:
     one SELECT needs no transaction, which saves the BEGIN and ROLLBACK round trips (SQLite begins
-    none for a SELECT, and leaving autocommit would cost it a PRAGMA at every check-in).
+    none for a SELECT, and leaving autocommit would cost it a PRAGMA at every check-in). A connection
+    found cut (the database restarted while it sat in the pool) is replaced and the read run again:
+    it changed nothing.
     """
+    try:
+        return first_row(statement, params)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    return first_row(statement, params)
+
+
+def first_row(statement: Executable, params: Mapping[str, Any] | None) -> Row[Any] | None:
+    """Run one SELECT on a pooled connection (autocommit on PostgreSQL); its first row."""
     with db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection.execute(statement, params).first()
+
+
+def ping_idle_connections(engine: Engine, after_seconds: float) -> None:
+    """Check a pooled connection that sat idle more than after_seconds before handing it out.
+
+    SQLAlchemy's pool_pre_ping checks on every checkout: a round trip before every page view's one
+    query, on a busy site for connections used a moment ago. A database restart or failover takes
+    longer than a second, so by the time it is back every connection it cut has been idle that long
+    and is checked; one that does not answer is replaced (DisconnectionError makes the pool connect
+    afresh). Should a cut connection slip through anyway, SQLAlchemy then recycles every connection
+    older than the failure, and a page view's one read (read_once) runs again on a fresh one.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def note_idle_since(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= after_seconds:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise DisconnectionError(str(error)) from error
+            raise
 
 
 def commit_unless_duplicate() -> bool:

@@ -102,7 +102,8 @@ def test_database_url_selects_psycopg_3(url):
     settings = load_config("production", environ={"SECRET_KEY": SECRET, "DATABASE_URL": url})
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/site"
     options = settings["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert (options["hide_parameters"], options["pool_pre_ping"], options["pool_timeout"]) == (True, True, 3)
+    assert (options["hide_parameters"], options["pool_timeout"]) == (True, 3)
+    assert settings["DATABASE_PING_AFTER_IDLE"] == 1.0  # idle pooled connections checked before use
     assert options["connect_args"] == {
         "connect_timeout": 3,
         "options": "-c statement_timeout=5000",
