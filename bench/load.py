@@ -3,7 +3,7 @@
     python bench/load.py page URL --concurrency 16 --duration 8 [--cookie "name=value"] [--expect TEXT]
     python bench/load.py pages --page URL EXPECT [--page URL EXPECT ...] --duration 2 [--cookie ...]
     python bench/load.py signin APP_URL PROVIDER_URL --identity URL --rounds 50 [--cold --database-url URL]
-    python bench/load.py oidc-start APP_URL PROVIDER_NAME --rounds 4
+    python bench/load.py oidc-signin APP_URL PROVIDER_NAME --rounds 4   (the provider: tests/oidc)
 
 Prints one JSON object. Plain http.client over keep-alive connections, one thread per
 concurrent client; latencies are measured around each full request/response.
@@ -318,23 +318,36 @@ def run_sign_ins(app_url, provider_url, identity, rounds, cold=False, database_u
     }
 
 
-def run_oidc_starts(app_url, provider_name, rounds):
-    """Start `rounds` OpenID Connect sign-ins, each with a new browser: the app fetches the provider's
-    discovery document and redirects to it (the browser does not follow). Loads the client on first use."""
-    locations = []
+def start_oidc_sign_in(browser, app_url, provider_name):
+    """GET /login, then POST the provider's button: the app discovers the provider and redirects
+    to it. Returns where it sent the browser."""
+    _, page, _ = browser.request("GET", app_url + "/login")
+    token = CSRF_PATTERN.search(page).group(1)
+    started, _, _ = browser.request("POST", f"{app_url}/login/oidc/{provider_name}", {"csrf_token": token})
+    location = started.getheader("Location") or ""
+    if started.status != 302 or "/login" in location.split("?")[0]:
+        raise RuntimeError(f"OpenID Connect start answered {started.status} to {location!r}")
+    return location
+
+
+def run_oidc_sign_ins(app_url, provider_name, rounds, username="bench-oidc"):
+    """Complete `rounds` OpenID Connect sign-ins, each with a new browser, against the tests'
+    oidc-provider (tests/oidc/harness.py plays its login and consent pages); the app's callback
+    exchanges the code and checks the ID token, which loads the token code on first use."""
+    from tests.oidc.harness import complete_login
+
+    callback = f"{app_url}/login/oidc/{provider_name}/callback"
     for _ in range(rounds):
         browser = Browser()
-        _, page, _ = browser.request("GET", app_url + "/login")
-        token = CSRF_PATTERN.search(page).group(1)
-        started, _, _ = browser.request(
-            "POST", f"{app_url}/login/oidc/{provider_name}", {"csrf_token": token}
+        answer = complete_login(
+            start_oidc_sign_in(browser, app_url, provider_name), username, redirect_uri=callback
         )
+        finished, _, _ = browser.request("GET", answer)
         browser.close()
-        location = started.getheader("Location") or ""
-        if started.status != 302 or "/login" in location.split("?")[0]:
-            raise RuntimeError(f"OpenID Connect start answered {started.status} to {location!r}")
-        locations.append(location.split("?")[0])
-    return {"rounds": rounds, "redirected_to": sorted(set(locations))}
+        target = urlsplit(finished.getheader("Location") or "").path
+        if finished.status != 302 or target.startswith("/login"):
+            raise RuntimeError(f"OpenID Connect callback answered {finished.status} to {target!r}")
+    return {"rounds": rounds}
 
 
 def main(argv=None):
@@ -359,13 +372,13 @@ def main(argv=None):
     signin.add_argument("--rounds", type=int, default=50)
     signin.add_argument("--cold", action="store_true")
     signin.add_argument("--database-url")
-    oidc = sub.add_parser("oidc-start")
+    oidc = sub.add_parser("oidc-signin")
     oidc.add_argument("app_url")
     oidc.add_argument("provider_name")
     oidc.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args(argv)
-    if args.mode == "oidc-start":
-        result = run_oidc_starts(args.app_url, args.provider_name, args.rounds)
+    if args.mode == "oidc-signin":
+        result = run_oidc_sign_ins(args.app_url, args.provider_name, args.rounds)
     elif args.mode == "pages":
         result = run_interleaved(args.page, args.duration, args.cookie, args.warmup)
     elif args.mode == "page":

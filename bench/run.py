@@ -50,6 +50,7 @@ SESSION_COOKIE = "__Host-session"
 GREETING = "Hi, bench!"  # the signed-in index of the benchmark's user (nickname from the provider)
 PROLIFIC, QUIET = "prolific", "quiet"  # the growth table's two profiles
 OIDC_NAME = "bench"  # the OpenID Connect provider configured for the memory figure
+OIDC_CLIENT_ID, OIDC_CLIENT_SECRET = "microblog-bench", "bench-secret"  # noqa: S105 - loopback only
 # Rate-limit counters and the shared cache in each process (production's defaults without Redis),
 # whatever the shell says: the seed bypasses the app, so a cache shared between runs could serve
 # one database's pages in another's run.
@@ -77,7 +78,7 @@ class Scale:
     cold_rounds: int
     warm_rounds: int
     rss_seconds: float  # seconds of index load in each memory probe
-    oidc_starts: int  # OpenID Connect sign-ins started in the memory probe with a provider
+    oidc_sign_ins: int  # OpenID Connect sign-ins completed in the memory probe with a provider
 
 
 FULL = Scale(10_000, 100_000, 10_000, 25, 8.0, 1.0, 1.5, 20, 100, 2.0, 6)
@@ -273,14 +274,14 @@ def app_env(database_url, secret, oidc_issuer=None):
     }
     if oidc_issuer:
         prefix = f"OIDC_{OIDC_NAME.upper()}_"
-        env |= {prefix + "CLIENT_ID": "microblog-bench", prefix + "CLIENT_SECRET": "bench-secret"}
+        env |= {prefix + "CLIENT_ID": OIDC_CLIENT_ID, prefix + "CLIENT_SECRET": OIDC_CLIENT_SECRET}
         env[prefix + "ISSUER"] = oidc_issuer
     return env
 
 
-def start_gunicorn(env, app_spec="app:create_app()"):
+def start_gunicorn(env, app_spec="app:create_app()", bind="127.0.0.1:0"):
     """The production command (gunicorn.conf.py, WORKERS workers) for the app spec, started."""
-    server = GunicornApp(env, workers=WORKERS)
+    server = GunicornApp(env, workers=WORKERS, bind=bind)
     server.command[-1] = app_spec
     server.env["WEB_CONCURRENCY"] = str(WORKERS)
     server.env.pop("PORT", None)
@@ -288,9 +289,9 @@ def start_gunicorn(env, app_spec="app:create_app()"):
 
 
 @contextmanager
-def gunicorn(env, app_spec="app:create_app()"):
+def gunicorn(env, app_spec="app:create_app()", bind="127.0.0.1:0"):
     """start_gunicorn() for a measurement; quickly stopped on exit."""
-    server = start_gunicorn(env, app_spec)
+    server = start_gunicorn(env, app_spec, bind)
     try:
         yield server
     finally:
@@ -519,20 +520,37 @@ def measure_ceiling(page_file, cookie, database_url, scale):
 def rss_probe(database_url, secret, provider_url, pages, scale, oidc):
     """Workers' peak RSS after start and after a short mixed load, with or without an OIDC provider.
 
-    The load: warm sign-ins, with a provider also OpenID Connect sign-in starts (the client's
-    first use: discovery, then the redirect), the index at concurrency 16, each growth page once.
-    The client runs in this process: only the server's memory is measured here, not its speed.
+    The load: warm OpenID 2.0 sign-ins; with a provider also complete OpenID Connect sign-ins
+    (discovery, the redirect, the provider's login and consent, then the callback's token request and
+    ID token check) against the tests' oidc-provider on Node.js; the index at concurrency 16, each
+    growth page once. The client runs in this process: only the server's memory is measured here.
     """
+    if not oidc:
+        return rss_under_load(app_env(database_url, secret), provider_url, pages, scale)
+    from tests.oidc.harness import start_oidc_provider
+    from tests.support.redis import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # the callback is registered with the provider beforehand
+    callback = f"http://{address}/login/oidc/{OIDC_NAME}/callback"
+    client = {"client_id": OIDC_CLIENT_ID, "client_secret": OIDC_CLIENT_SECRET}
+    with start_oidc_provider(redirect_uris=[callback], **client) as provider:
+        env = app_env(database_url, secret, provider.issuer)
+        return rss_under_load(
+            env, provider_url, pages, scale, oidc_sign_ins=scale.oidc_sign_ins, bind=address
+        )
+
+
+def rss_under_load(env, provider_url, pages, scale, oidc_sign_ins=0, bind="127.0.0.1:0"):
+    """Start the app with env, measure its workers' peak RSS, run the probe's load, measure again."""
     from bench import load
 
-    issuer = provider_url + "/oidc" if oidc else None
-    with gunicorn(app_env(database_url, secret, issuer)) as server:
+    with gunicorn(env, bind=bind) as server:
         at_start = peak_rss_mb(server)
         identity = provider_url + "/id/bench"
         signed_in = load.run_sign_ins(server.url, provider_url, identity, max(2, scale.warm_rounds // 10))
         cookie = f"{SESSION_COOKIE}={signed_in['cookies'][SESSION_COOKIE]}"
-        if oidc:
-            load.run_oidc_starts(server.url, OIDC_NAME, scale.oidc_starts)
+        if oidc_sign_ins:
+            load.run_oidc_sign_ins(server.url, OIDC_NAME, oidc_sign_ins)
         index = load.run_page_load(server.url + "/", 16, scale.rss_seconds, cookie, GREETING, warmup=0)
         if index["errors"]:
             raise RuntimeError(f"{index['errors']} failed requests to {server.url}/")
