@@ -75,6 +75,20 @@ def ping_idle_connections(engine: Engine, after_seconds: float) -> None:
             raise
 
 
+def insert_with_conflicts(model: Any) -> Any:
+    """This database's INSERT for a model, the kind that takes ON CONFLICT (PostgreSQL or SQLite).
+
+    Imports that dialect's module only: a site never loads the other database's SQLAlchemy dialect.
+    """
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(model)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(model)
+
+
 def commit_unless_duplicate() -> bool:
     """Commit the session; False (rolled back) when a unique constraint says another request won."""
     try:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, g, request
 from sqlalchemy import ColumnElement, Executable, func, select
 
-from app.database import read_once
+from app.database import insert_with_conflicts, read_once
 from app.extensions import cache, db
 from app.models import ContentVersion
 from config import REDIS_URL_SCHEMES
@@ -126,23 +126,12 @@ def content_version() -> int:
 def version_upsert(now: int) -> Executable:
     """Set the version to the larger of itself + 1 and now; write the row if it is missing."""
     following = ContentVersion.version + 1
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql  # each site loads only its own database's dialect
-
-        return (
-            postgresql.insert(ContentVersion)
-            .values(id=VERSION_ROW, version=now)
-            .on_conflict_do_update(
-                index_elements=[ContentVersion.id], set_={"version": func.greatest(following, now)}
-            )
-        )
-    from sqlalchemy.dialects import sqlite
-
-    return (
-        sqlite.insert(ContentVersion)
-        .values(id=VERSION_ROW, version=now)
-        .on_conflict_do_update(index_elements=[ContentVersion.id], set_={"version": func.max(following, now)})
+    larger = func.greatest if db.engine.dialect.name == "postgresql" else func.max  # SQLite's max(a, b)
+    insert = insert_with_conflicts(ContentVersion).values(id=VERSION_ROW, version=now)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[ContentVersion.id], set_={"version": larger(following, now)}
     )
+    return cast(Executable, upsert)
 
 
 def bump_content_version() -> None:

@@ -7,13 +7,14 @@ that migrations, PostgreSQL and SQLite all work the same way.
 
 import functools
 import time
+from typing import cast
 
 from openid.association import Association
 from openid.store import nonce as nonce_rules
 from openid.store.interface import OpenIDStore
 from sqlalchemy import Executable, Integer, String, bindparam, delete, select
 
-from app.database import rows_affected
+from app.database import insert_with_conflicts, rows_affected
 from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce
 
@@ -22,24 +23,20 @@ from app.models import OpenIDAssociation, OpenIDNonce
 def nonce_insert(dialect: str) -> Executable:
     """INSERT a nonce, or nothing when the same one is there (a replay: no row returned, no error).
 
-    Built once per dialect (building it for every answer cost more than running it), from that
-    dialect's module only: a site never loads the other database's SQLAlchemy dialect.
+    Built once per dialect: building it for every answer cost more than running it.
     """
     values = {
         "server_url": bindparam("server_url", type_=String),
         "timestamp": bindparam("timestamp", type_=Integer),
         "salt": bindparam("salt", type_=String),
     }
-    key = ["server_url", "timestamp", "salt"]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        pg_insert = postgresql.insert(OpenIDNonce).values(values)
-        return pg_insert.on_conflict_do_nothing(index_elements=key).returning(OpenIDNonce.id)
-    from sqlalchemy.dialects import sqlite
-
-    sqlite_insert = sqlite.insert(OpenIDNonce).values(values)
-    return sqlite_insert.on_conflict_do_nothing(index_elements=key).returning(OpenIDNonce.id)
+    insert = insert_with_conflicts(OpenIDNonce).values(values)
+    return cast(
+        Executable,
+        insert.on_conflict_do_nothing(index_elements=["server_url", "timestamp", "salt"]).returning(
+            OpenIDNonce.id
+        ),
+    )
 
 
 # The association lookups, built once: building them for every answer cost more than running them.
