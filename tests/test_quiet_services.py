@@ -111,16 +111,16 @@ def start_empty_sign_in(browser):
     return browser.post("/login", {"csrf_token": csrf_token(form.text), "openid": ""}, timeout=BOUND)
 
 
+def site_on_private_redis(database_url, setting, redis_url):
+    """An app keeping `setting` (RATELIMIT_STORAGE_URI or CACHE_URL) in the private Redis, under a
+    key prefix of its own; returns the app and the prefix."""
+    prefix = f"microblog-quiet-{uuid.uuid4().hex}"
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, setting: redis_url, "RATELIMIT_KEY_PREFIX": prefix}
+    return create_app("testing", settings), prefix
+
+
 def test_sign_in_keeps_working_on_per_process_limits_while_redis_is_down(database_url, private_redis, caplog):
-    prefix = f"microblog-h10-{uuid.uuid4().hex}"
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_STORAGE_URI": private_redis.url,
-            "RATELIMIT_KEY_PREFIX": prefix,
-        },
-    )
+    app, prefix = site_on_private_redis(database_url, "RATELIMIT_STORAGE_URI", private_redis.url)
     server = LiveServer(app).start()
     browser = WebClient(server.url)
     counters = redis.Redis.from_url(private_redis.url)
@@ -159,15 +159,7 @@ def test_pages_stay_right_while_the_cache_redis_is_down_and_use_it_again_after(
     from tests.support.web import csrf_token
 
     monkeypatch.setattr("app.shared_cache.RETRY_AFTER", 0.0)  # try Redis again on the next request
-    prefix = f"microblog-cache-{uuid.uuid4().hex}"
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "CACHE_URL": private_redis.url,
-            "RATELIMIT_KEY_PREFIX": prefix,
-        },
-    )
+    app, prefix = site_on_private_redis(database_url, "CACHE_URL", private_redis.url)
     entries = redis.Redis.from_url(private_redis.url)
     writer, visitor = app.test_client(), app.test_client()
     AuthActions(app, writer).login("writer")
