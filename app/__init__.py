@@ -103,22 +103,23 @@ def register_extensions(app: Flask) -> None:
 
 
 def configure_engine(app: Flask) -> None:
-    """PostgreSQL: a client-side deadline for each statement, idle connections checked before use.
-    An SQLite file: the write-ahead log."""
+    """PostgreSQL: an autocommit pool for page views' one read; on both pools a client-side deadline
+    for each statement, idle connections checked before use. An SQLite file: the write-ahead log."""
     from sqlalchemy import make_url
 
     from app.extensions import db
 
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "postgresql":
-        from app.database import ping_idle_connections
+        from app.database import add_autocommit_pool, ping_idle_connections
         from app.ops.dbguard import guard_statements
 
         with app.app_context():
-            guard_statements(db.engine, float(app.config["DATABASE_STATEMENT_TIMEOUT"]))
-            ping_after = app.config["DATABASE_PING_AFTER_IDLE"]
-            if ping_after not in (None, ""):
-                ping_idle_connections(db.engine, float(ping_after))
+            for engine in (db.engine, add_autocommit_pool(app, db.engine)):
+                guard_statements(engine, float(app.config["DATABASE_STATEMENT_TIMEOUT"]))
+                ping_after = app.config["DATABASE_PING_AFTER_IDLE"]
+                if ping_after not in (None, ""):
+                    ping_idle_connections(engine, float(ping_after))
     elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         from app.database import write_ahead_log
 

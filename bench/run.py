@@ -402,10 +402,13 @@ def sign_in(server, provider_url, database_url, rounds, cold=False):
 
 
 @contextmanager
-def recorded_sql(engine):
-    """Yield a dict that counts the statements run on engine and adds up their time (ms)."""
+def recorded_sql(app):
+    """Yield a dict that counts the statements run on the app's engines and adds up their time (ms)."""
+    from app.database import app_engines
     from tests.support.queries import recorded_queries
 
+    with app.app_context():
+        engines = app_engines()
     totals = {"ms": 0.0}
     began = []
 
@@ -415,15 +418,17 @@ def recorded_sql(engine):
     def after(*_):
         totals["ms"] += (time.perf_counter() - began.pop()) * 1000
 
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
     try:
-        with recorded_queries(engine) as queries:
+        with recorded_queries(app) as queries:
             yield totals
             totals["queries"] = len(queries)
     finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
 
 
 def count_queries(database_url, secret, cookie_value, pages):
@@ -433,19 +438,17 @@ def count_queries(database_url, secret, cookie_value, pages):
     user load, session and `g`), as under gunicorn.
     """
     from app import create_app
-    from app.extensions import db
+    from app.database import dispose_engines
 
     quiet = {"LOG_FORMAT": "text", "LOG_REQUESTS": False, **IN_PROCESS_STORAGE}
     app = create_app("production", {"SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": database_url, **quiet})
-    with app.app_context():
-        engine = db.engine
     test_client = app.test_client()
     test_client.set_cookie(SESSION_COOKIE, cookie_value, domain="localhost", secure=True)
     counts = {}
     for item in pages:
         views = []
         for _ in range(2):
-            with recorded_sql(engine) as sql:
+            with recorded_sql(app) as sql:
                 response = test_client.get(
                     item["path"], base_url="https://localhost", headers={"User-Agent": USER_AGENT}
                 )
@@ -458,7 +461,8 @@ def count_queries(database_url, secret, cookie_value, pages):
             "first_view_sql_ms": views[0]["ms"],
             "repeat_view_sql_ms": views[1]["ms"],
         }
-    engine.dispose()
+    with app.app_context():
+        dispose_engines()
     return counts
 
 

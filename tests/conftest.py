@@ -18,6 +18,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from app import create_app
+from app.database import dispose_engines
 from app.extensions import db
 from tests.support.databases import migrated_postgres, migrated_sqlite, worker_postgres
 from tests.support.listener import Listener
@@ -249,7 +250,7 @@ def app(database_url):
     yield app
     with app.app_context():
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture(scope="session")
@@ -296,7 +297,7 @@ def module_live_server(migrated_database, tmp_path_factory):
     server.stop()
     with app.app_context():
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture

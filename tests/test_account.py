@@ -49,14 +49,12 @@ def test_user_agents_are_summarised_never_stored_raw(header, summary):
 
 def test_last_active_is_updated_coarsely_not_on_every_request(app, client, auth):
     auth.login("reader")
-    with app.app_context():
-        engine = db.engine
-    with recorded_queries(engine) as queries:
+    with recorded_queries(app) as queries:
         client.get("/")
     assert not any(q.startswith("UPDATE") for q, _ in queries)  # just signed in: nothing to move
 
     set_device(app, last_seen_at=utcnow() - timedelta(hours=1))
-    with recorded_queries(engine) as queries:
+    with recorded_queries(app) as queries:
         client.get("/")
         client.get("/")
     assert [q for q, _ in queries if q.startswith("UPDATE")] != []

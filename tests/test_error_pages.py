@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
+from app.database import dispose_engines
 from app.extensions import db
 from app.models import User
 from tests.support.web import csrf_token
@@ -42,7 +43,7 @@ def limited_app(database_url):
     yield app
     with app.app_context():
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_429_page(limited_app):

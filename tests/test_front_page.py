@@ -5,6 +5,7 @@ import re
 import pytest
 
 from app import create_app
+from app.database import dispose_engines
 from app.extensions import db
 from tests.support.queries import recorded_queries
 from tests.support.web import csrf_token, flashes
@@ -64,9 +65,7 @@ def test_front_page_runs_at_most_three_queries(app, client, auth, signed_in):
     if signed_in:
         auth.login("reader")
     second_page = pager_link(page_text(client.get("/")), "next")
-    with app.app_context():
-        engine = db.engine
-    with recorded_queries(engine) as queries:
+    with recorded_queries(app) as queries:
         response = client.get(second_page)
     assert response.status_code == 200
     assert len(post_numbers(page_text(response))) == 20
@@ -223,7 +222,7 @@ def offline_app(database_url):
     yield app
     with app.app_context():
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_an_unreachable_provider_button_names_the_provider_not_an_address(offline_app):

@@ -249,9 +249,7 @@ def test_the_nickname_case_redirect_keeps_the_page(app, client, query):
 
 
 def page_queries(app, client, path):
-    with app.app_context():
-        engine = db.engine
-    with recorded_queries(engine) as queries:
+    with recorded_queries(app) as queries:
         response = client.get(path)
     assert response.status_code in (200, 301, 302), path
     return queries

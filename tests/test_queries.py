@@ -46,9 +46,7 @@ def page_cache_off(monkeypatch):
 
 def index_queries(app, client, path="/"):
     """The SQL statements run while serving path to the signed-in client, and the page."""
-    with app.app_context():
-        engine = db.engine
-    with recorded_queries(engine) as queries:
+    with recorded_queries(app) as queries:
         page = client.get(path)
     assert page.status_code == 200
     return [statement for statement, _ in queries], page.get_data(as_text=True)
@@ -149,7 +147,7 @@ def test_finding_a_user_at_sign_in_uses_the_identity_index(app, auth):
             for i in range(200)
         )
         db.session.commit()
-        with recorded_queries(db.engine) as queries:
+        with recorded_queries(app) as queries:
             user = find_user(OPENID2_ISSUER, "http://op.test/u150")
         assert user.nickname == "u150"
     [plan] = plans_of(app, queries)
@@ -165,7 +163,7 @@ def test_finding_a_user_at_sign_in_uses_the_identity_index(app, auth):
 
 def test_loading_the_signed_in_user_uses_the_session_token_index(app, client, auth):
     auth.login("reader")
-    with app.app_context(), recorded_queries(db.engine) as queries:
+    with app.app_context(), recorded_queries(app) as queries:
         client.get("/")
     user_load = [q for q in queries if "session_token =" in q[0]]
     [plan] = plans_of(app, user_load)
@@ -176,7 +174,7 @@ def test_loading_the_signed_in_user_uses_the_session_token_index(app, client, au
 def test_newest_posts_come_from_the_timestamp_index_not_a_sort(app, client, auth):
     auth.login("reader")
     seed(app, 200)
-    with app.app_context(), recorded_queries(db.engine) as queries:
+    with app.app_context(), recorded_queries(app) as queries:
         client.get("/")
     [page_query] = [q for q in queries if "ORDER BY post.timestamp DESC" in q[0]]
     [plan] = plans_of(app, [page_query])
@@ -235,7 +233,7 @@ def test_keyset_pages_start_at_the_cursor_in_the_index(app, client, auth, path, 
     first = client.get(path).get_data(as_text=True)
     older = pager_link(first, "next")
     middle = client.get(older).get_data(as_text=True)
-    with app.app_context(), recorded_queries(db.engine) as queries:
+    with app.app_context(), recorded_queries(app) as queries:
         client.get(older)
         client.get(pager_link(middle, "next"))
         client.get(pager_link(client.get(pager_link(middle, "next")).get_data(as_text=True), "prev"))

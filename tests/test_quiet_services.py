@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from app import create_app
-from app.extensions import db
+from app.database import dispose_engines
 from tests.support.redis import free_port, wait_for_redis
 from tests.support.silent_proxy import SilentProxy
 from tests.support.web import LiveServer, WebClient, csrf_token, flashes, live_site
@@ -50,7 +50,7 @@ def proxied_site(database_url, silent_proxy):
     yield app, WebClient(server.url)
     server.stop()
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_silent_database_gives_the_503_page_and_healthz_answers(proxied_site, silent_proxy):
@@ -146,7 +146,7 @@ def test_sign_in_keeps_working_on_per_process_limits_while_redis_is_down(databas
     finally:
         server.stop()
         with app.app_context():
-            db.engine.dispose()
+            dispose_engines()
 
 
 # --- Redis (the shared page cache) stopped and started again ----------------------------------------
@@ -186,4 +186,4 @@ def test_pages_stay_right_while_the_cache_redis_is_down_and_use_it_again_after(
         assert entries.keys(f"{prefix}*"), "kept in Redis again"
     finally:
         with app.app_context():
-            db.engine.dispose()
+            dispose_engines()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
+from app.database import dispose_engines
 from app.extensions import db
 from app.ops.logs import StdoutHandler
 from app.ops.schema import known_revisions
@@ -50,7 +51,7 @@ def production_app():
     for app in apps:
         with app.app_context():
             db.session.remove()
-            db.engine.dispose()
+            dispose_engines()
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, StdoutHandler)]:
         root.removeHandler(handler)

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 import app.main.fragments as fragments
 from app import create_app
+from app.database import dispose_engines
 from app.extensions import cache, db
 from app.main.filters import ago, as_utc
 from app.models import ContentVersion, Post, User
@@ -40,9 +41,7 @@ def signed_in(app, nickname):
 
 def view(app, client, path):
     """The SQL statements run to serve path, and the page."""
-    with app.app_context():
-        engine = db.engine
-    with recorded_queries(engine) as queries:
+    with recorded_queries(app) as queries:
         page = client.get(path)
     assert page.status_code == 200, (path, page.status_code)
     return [statement for statement, _ in queries], page.get_data(as_text=True)
@@ -86,7 +85,7 @@ def cached_values(app):
 def dispose(app):
     with app.app_context():
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture(params=["same worker", "another worker"])

@@ -215,7 +215,7 @@ def test_returning_sign_in_callback_runs_eight_statements_in_one_commit(app, bro
 
     event.listen(engine, "commit", count_commit)
     try:
-        with recorded_queries(engine) as queries:
+        with recorded_queries(app) as queries:
             answer = browser.get(callback, allow_redirects=False)
     finally:
         event.remove(engine, "commit", count_commit)

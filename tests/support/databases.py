@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from app import MIGRATIONS_DIR, create_app
-from app.database import ensure_schema
+from app.database import dispose_engines, ensure_schema
 from app.extensions import db
 from app.migrating import load_migrate
 from config import normalise_database_url
@@ -24,7 +24,7 @@ def upgrade_database(url):
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         ensure_schema()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def postgres_engine(url):
@@ -143,4 +143,4 @@ def upgrade_to(url, revision):
     load_migrate(app)
     with app.app_context():
         upgrade(directory=str(MIGRATIONS_DIR), revision=revision)
-        db.engine.dispose()
+        dispose_engines()

@@ -10,6 +10,7 @@ import contextlib
 from urllib.parse import urlsplit
 
 from app import create_app
+from app.database import dispose_engines
 from app.extensions import db
 from devproviders.mount import mount
 from tests.oidc.harness import complete_login
@@ -73,7 +74,7 @@ class OIDCSite:
         finally:
             with app.app_context():
                 db.session.remove()
-                db.engine.dispose()
+                dispose_engines()
             self.app = self.dispatcher.app = None
 
     def browser(self):

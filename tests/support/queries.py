@@ -4,20 +4,29 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
+from app.database import app_engines
+
 
 @contextmanager
-def recorded_queries(engine):
-    """Yield a list that fills with (statement, parameters) for every query run on engine."""
+def recorded_queries(app):
+    """Yield a list that fills with (statement, parameters) for every query run on the app's engines.
+
+    Its own and, on PostgreSQL, the autocommit pool that page views read through (app.database).
+    """
+    with app.app_context():
+        engines = app_engines()
     queries = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         queries.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", record)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield queries
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 def query_plan(connection, statement, parameters):
