@@ -28,6 +28,7 @@ import json, os, sys
 from pathlib import Path
 
 exec(Path("gunicorn.conf.py").read_text())
+_production_post_fork = post_fork
 
 
 def _mappings():
@@ -43,7 +44,8 @@ def _mappings():
 
 
 def post_fork(server, worker):
-    """With MEMORY_TRACE, trace allocations from the fork on."""
+    """gunicorn.conf.py's own post_fork; with MEMORY_TRACE, trace allocations from the fork on."""
+    _production_post_fork(server, worker)
     if os.environ.get("MEMORY_TRACE"):
         import tracemalloc
 

@@ -554,7 +554,10 @@ def rss_under_load(env, provider_url, pages, scale, oidc_sign_ins=0, bind="127.0
         signed_in = load.run_sign_ins(server.url, provider_url, identity, max(2, scale.warm_rounds // 10))
         cookie = f"{SESSION_COOKIE}={signed_in['cookies'][SESSION_COOKIE]}"
         if oidc_sign_ins:
-            load.run_oidc_sign_ins(server.url, OIDC_NAME, oidc_sign_ins)
+            # One account per provider run: a new provider (another port) is another issuer, whose
+            # user would otherwise find the nickname taken (bench/memory.py --repeat).
+            username = f"bench-oidc-{server.url.rsplit(':', 1)[1]}"
+            load.run_oidc_sign_ins(server.url, OIDC_NAME, oidc_sign_ins, username=username)
         index = load.run_page_load(server.url + "/", 16, scale.rss_seconds, cookie, GREETING, warmup=0)
         if index["errors"]:
             raise RuntimeError(f"{index['errors']} failed requests to {server.url}/")

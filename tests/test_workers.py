@@ -350,3 +350,38 @@ def test_the_master_preloads_only_libraries_every_worker_loads(monkeypatch):
     lines = python_lines(code)
     loaded = lines[-1]
     assert all(repr(name) in loaded for name in preloaded), (preloaded, loaded)
+
+
+def libraries_the_master_loads(tmp_path, **env):
+    """Run gunicorn.conf.py's on_starting as the master does; which of its optional libraries it loaded."""
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('conf', 'gunicorn.conf.py')\n"
+        "conf = importlib.util.module_from_spec(spec); spec.loader.exec_module(conf)\n"
+        "class Log:\n"
+        "    def warning(self, msg, *args): pass\n"
+        "    def error(self, msg, *args): print('ERROR', msg % args)\n"
+        "class Server: log = Log()\n"
+        "conf.on_starting(Server())\n"
+        "print([name for name in conf.OIDC_LIBRARIES if name in sys.modules])\n"
+    )
+    settings = {"MICROBLOG_CONFIG": "production", "SECRET_KEY": "x" * 40}
+    settings["DATABASE_URL"] = f"sqlite:///{tmp_path / 'site.db'}"
+    return python_lines(code, {**os.environ, **settings, **env})[-1]
+
+
+@pytest.mark.e2e
+def test_the_master_preloads_cryptography_only_when_an_oidc_provider_is_configured(tmp_path):
+    """A worker loads cryptography's compiled core at its first OpenID Connect callback: with a provider
+    configured the master loads it once for all of them, without one nobody needs it."""
+    assert libraries_the_master_loads(tmp_path) == "[]"
+    configured = {
+        "OIDC_EXAMPLE_CLIENT_ID": "microblog",
+        "OIDC_EXAMPLE_CLIENT_SECRET": "s" * 32,
+        "OIDC_EXAMPLE_ISSUER": "https://id.example.test",
+    }
+    preloaded = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["OIDC_LIBRARIES"]
+    assert libraries_the_master_loads(tmp_path, **configured) == repr(list(preloaded))
+    code = "import sys; import app.auth.oidc.callback; print(sorted(sys.modules))"
+    loaded = python_lines(code)[-1]
+    assert all(repr(name) in loaded for name in preloaded)  # what the callback loads anyway
