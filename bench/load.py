@@ -141,8 +141,13 @@ def page_headers(cookie=None):
     return headers
 
 
-def run_page_load(url, concurrency, duration, cookie=None, expect=None, warmup=WARMUP_SECONDS):
-    """GET url from `concurrency` clients for `duration` seconds after a warm-up; return the figures."""
+def run_page_load(
+    url, concurrency, duration, cookie=None, expect=None, warmup=WARMUP_SECONDS, latencies=False
+):
+    """GET url from `concurrency` clients for `duration` seconds after a warm-up; return the figures.
+
+    With latencies, every measured latency too (latencies_ms), for merging slices of a load.
+    """
     headers = page_headers(cookie)
     window = Window(concurrency, warmup, duration)
     results, errors, cookie_sets = [], [], []
@@ -159,7 +164,7 @@ def run_page_load(url, concurrency, duration, cookie=None, expect=None, warmup=W
         thread.join()
     if not results:
         raise RuntimeError(f"no successful request to {url} in {duration}s ({len(errors)} failed)")
-    return {
+    figures = {
         "concurrency": concurrency,
         "requests": len(results),
         "errors": len(errors),
@@ -169,6 +174,9 @@ def run_page_load(url, concurrency, duration, cookie=None, expect=None, warmup=W
         "set_cookie_responses": len(cookie_sets),  # a session re-signed on every request shows here
         "client_cpu_s": time.process_time() - cpu_before,
     }
+    if latencies:
+        figures["latencies_ms"] = [seconds * 1000 for seconds in results]
+    return figures
 
 
 def run_interleaved(pages, duration, cookie=None, warmup=WARMUP_SECONDS):
@@ -360,6 +368,7 @@ def main(argv=None):
     page.add_argument("--cookie")
     page.add_argument("--expect")
     page.add_argument("--warmup", type=float, default=WARMUP_SECONDS)
+    page.add_argument("--latencies", action="store_true", help="also every latency measured")
     pages = sub.add_parser("pages")
     pages.add_argument("--page", nargs=2, action="append", metavar=("URL", "EXPECT"), required=True)
     pages.add_argument("--duration", type=float, default=2)
@@ -383,7 +392,7 @@ def main(argv=None):
         result = run_interleaved(args.page, args.duration, args.cookie, args.warmup)
     elif args.mode == "page":
         result = run_page_load(
-            args.url, args.concurrency, args.duration, args.cookie, args.expect, args.warmup
+            args.url, args.concurrency, args.duration, args.cookie, args.expect, args.warmup, args.latencies
         )
     else:
         result = run_sign_ins(

@@ -6,9 +6,9 @@
 
 For each database: seeds the data (one user with many posts, one with 25, the rest spread),
 starts the production command (2 workers on loopback), signs in through the local test provider
-(cold and warm), loads the signed-in index at concurrency 1 and 16 from a separate client process,
-times the growth table (newest vs oldest pages), counts SQL queries per page, serves the captured
-index page byte for byte from a minimal Flask app (the ceiling) under the same server and load,
+(cold and warm), loads the signed-in index at concurrency 1 and 16 from a separate client process
+in turns with the captured page served byte for byte by a minimal Flask app (the ceiling) under the
+same server and load, times the growth table (newest vs oldest pages), counts SQL queries per page,
 and reads the workers' peak RSS with and without an OpenID Connect provider configured. Prints
 Markdown tables with the targets met or missed, and writes every figure as JSON.
 Everything runs on loopback and stops by itself. Not part of the test suite.
@@ -38,7 +38,7 @@ from sqlalchemy import Row, create_engine, event, insert, make_url, select, text
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from app.pagination import encode_cursor  # noqa: E402
-from bench.load import USER_AGENT  # noqa: E402
+from bench.load import USER_AGENT, percentile  # noqa: E402
 from config import CONFIGS  # noqa: E402
 from tests.support.workers import GunicornApp  # noqa: E402
 
@@ -55,6 +55,9 @@ OIDC_CLIENT_ID, OIDC_CLIENT_SECRET = "microblog-bench", "bench-secret"  # noqa: 
 # whatever the shell says: the seed bypasses the app, so a cache shared between runs could serve
 # one database's pages in another's run.
 IN_PROCESS_STORAGE = {"RATELIMIT_STORAGE_URI": "memory://", "CACHE_URL": "memory://"}
+# Warm-up of each later slice of an alternating load (the first has the scale's): its new client's
+# connections have made their untimed first request; this lets the server come back up to pace.
+SLICE_WARMUP = 0.2
 TARGETS = {
     "ratio_sqlite": 0.5,
     "ratio_postgresql": 0.4,
@@ -361,10 +364,14 @@ def client(*args):
     return json.loads(result.stdout)
 
 
-def page_load(url, concurrency, duration, cookie, expect, warmup):
-    """Load one URL from the client process; every response must be a 200 showing `expect`."""
+def page_load(url, concurrency, duration, cookie, expect, warmup, latencies=False):
+    """Load one URL from the client process; every response must be a 200 showing `expect`.
+
+    With latencies, the figures also hold every measured latency (latencies_ms).
+    """
     args = ["page", url, "--concurrency", str(concurrency), "--duration", str(duration)]
     args += ["--cookie", cookie, "--expect", expect, "--warmup", str(warmup)]
+    args += ["--latencies"] if latencies else []
     figures = client(*args)
     if figures["errors"]:
         raise RuntimeError(f"{figures['errors']} failed requests to {url}")
@@ -466,10 +473,46 @@ def count_queries(database_url, secret, cookie_value, pages):
     return counts
 
 
-def measure_index(server, cookie, scale):
-    """The signed-in index at concurrency 1 and 16."""
+def measure_index_and_ceiling(server, ceiling, cookie, scale):
+    """The signed-in index from the app and the same bytes from the ceiling, at concurrency 1 and 16.
+
+    Both servers run side by side and take turns in slices (app, ceiling, ceiling, app, ...), each
+    getting the same share of whatever else the machine does meanwhile; measured one after the
+    other, minutes apart, the ratio moved by as much as a third between runs.
+    Returns (the app's figures, the ceiling's) by concurrency.
+    """
+    from_app, from_ceiling = {}, {}
+    for concurrency in (1, 16):
+        from_app[concurrency], from_ceiling[concurrency] = alternating_load(
+            server.url + "/", ceiling.url + "/", concurrency, cookie, scale
+        )
+    return from_app, from_ceiling
+
+
+def alternating_load(app_url, ceiling_url, concurrency, cookie, scale):
+    """Load the two URLs in turn, ABBA, scale.duration seconds each in all; merge each one's slices."""
+    slices = 4 if scale.duration >= 4 else 2  # per URL
+    seconds = scale.duration / slices
+    parts = {app_url: [], ceiling_url: []}
+    for url in (app_url, ceiling_url, ceiling_url, app_url) * (slices // 2):
+        warmup = SLICE_WARMUP if parts[url] else scale.warmup
+        parts[url].append(page_load(url, concurrency, seconds, cookie, GREETING, warmup, latencies=True))
+    return merged_load(parts[app_url], seconds), merged_load(parts[ceiling_url], seconds)
+
+
+def merged_load(slices, seconds):
+    """One figure from the slices of one URL's load: requests per second over them all, p50 and p99."""
+    latencies = [ms for figures in slices for ms in figures["latencies_ms"]]
     return {
-        c: page_load(server.url + "/", c, scale.duration, cookie, GREETING, scale.warmup) for c in (1, 16)
+        "concurrency": slices[0]["concurrency"],
+        "slices": len(slices),
+        "requests": sum(figures["requests"] for figures in slices),
+        "errors": sum(figures["errors"] for figures in slices),
+        "rps": sum(figures["requests"] for figures in slices) / (seconds * len(slices)),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "set_cookie_responses": sum(figures["set_cookie_responses"] for figures in slices),
+        "client_cpu_s": sum(figures["client_cpu_s"] for figures in slices),
     }
 
 
@@ -497,8 +540,9 @@ def measure_growth(server, cookie, pages, scale):
     return rows
 
 
-def measure_ceiling(page_file, cookie, database_url, scale):
-    """The captured page from the minimal Flask app, same server configuration, same load.
+@contextmanager
+def ceiling_server(page_file, cookie, database_url):
+    """The minimal Flask app serving the captured page, same server configuration; checked byte for byte.
 
     The ceiling uses no database; gunicorn.conf.py's start-up check is given the benchmark's.
     """
@@ -515,10 +559,8 @@ def measure_ceiling(page_file, cookie, database_url, scale):
         served, _ = fetch(server.url + "/", cookie)
         if served != captured:
             raise RuntimeError("the ceiling does not serve the app's page byte for byte")
-        log(f"ceiling: serves the same {len(served)} bytes; loading it at concurrency 1 and 16")
-        figures = measure_index(server, cookie, scale)
-        rss = peak_rss_mb(server)
-    return {"index": figures, "rss_mb": rss, "page_bytes": len(served), "same_bytes": True}
+        log(f"ceiling: serves the same {len(served)} bytes")
+        yield server
 
 
 def rss_probe(database_url, secret, provider_url, pages, scale, oidc):
@@ -587,16 +629,21 @@ def measure_database(name, database_url, provider_url, scale, workdir):
         cookie_value = SimpleCookie(cookie)[SESSION_COOKIE].value
         page_file = Path(workdir) / f"index-{name.lower()}.html"
         page_file.write_bytes(captured)
-        log(f"{name}: signed-in index is {len(captured)} bytes; loading it at concurrency 1 and 16")
-        index = measure_index(server, cookie, scale)
+        with ceiling_server(page_file, cookie, database_url) as ceiling_site:
+            log(f"{name}: the {len(captured)}-byte index and the ceiling in turn, at concurrency 1 and 16")
+            index, ceiling_index = measure_index_and_ceiling(server, ceiling_site, cookie, scale)
+            ceiling = {
+                "index": ceiling_index,
+                "rss_mb": peak_rss_mb(ceiling_site),
+                "page_bytes": len(captured),
+                "same_bytes": True,
+            }
         log(f"{name}: growth table, {len(pages)} pages at concurrency 1")
         growth = measure_growth(server, cookie, pages, scale)
         rss_after_run = peak_rss_mb(server)
     queries = count_queries(database_url, secret, cookie_value, pages)
     for key, counted in queries.items():
         growth[key].update(counted)
-    log(f"{name}: ceiling from the captured page")
-    ceiling = measure_ceiling(page_file, cookie, database_url, scale)
     log(f"{name}: worker memory without, then with an OpenID Connect provider configured")
     with ThreadPoolExecutor(2) as pool:  # side by side: memory does not depend on sharing the CPU
         probes = {

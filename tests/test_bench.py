@@ -61,6 +61,7 @@ def test_smoke_benchmark_produces_every_figure(tmp_path):
     (sqlite,) = results["results"]
     for figures in (*sqlite["index"].values(), *sqlite["ceiling"]["index"].values()):
         assert figures["requests"] > 0 and figures["errors"] == 0
+        assert figures["slices"] == 2  # app and ceiling took turns (ABBA), not one after the other
         assert figures["p50_ms"] > 0 and figures["p99_ms"] >= figures["p50_ms"] and figures["rps"] > 0
     assert sqlite["ceiling"]["same_bytes"] and sqlite["ceiling"]["page_bytes"] == sqlite["page_bytes"]
     assert set(sqlite["ratio"]) == {"1", "16"}
