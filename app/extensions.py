@@ -3,7 +3,7 @@
 import threading
 from typing import TYPE_CHECKING, cast
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.constants import ConfigVars
@@ -47,7 +47,24 @@ else:
     Model = db.Model
 migrate = LazyMigrate()  # the real Flask-Migrate loads only for migrations
 login_manager = LoginManager()
-csrf = CSRFProtect()
+
+
+class SafeMethodsCSRF(CSRFProtect):
+    """Flask-WTF's CSRF protection, leaving a GET or HEAD at once.
+
+    Flask-WTF's before_request hook looks up the view's exemptions before it looks at the method, on
+    every request; only POST, PUT, PATCH and DELETE are ever checked, so for the others (most page
+    views) the answer is the same without the lookups.
+    """
+
+    def protect(self, apply_exemptions: bool = False) -> None:
+        """Flask-WTF's check, for the methods it checks."""
+        if request.method not in current_app.config["WTF_CSRF_METHODS"]:  # checked first, not last
+            return
+        super().protect(apply_exemptions=apply_exemptions)
+
+
+csrf = SafeMethodsCSRF()
 # Limits that Flask-Limiter checks on every request, in its before_request hook (not in a view's decorator).
 SITE_WIDE_LIMIT_SETTINGS = (
     ConfigVars.DEFAULT_LIMITS,

@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import csrf, db
 from app.models import Post, User
 from tests.support.web import csrf_token, flashes
 
@@ -175,3 +175,21 @@ def test_the_post_box_is_what_wtforms_widgets_wrote(app, client, auth, typed):
     assert re.match(hidden, box)
     assert box[box.index("<textarea") : box.index("</textarea>") + len("</textarea>")] == textarea
     assert ('<p class="field-error" id="body-error" role="alert">' in box) == bool(errors)
+
+
+def test_csrf_checks_every_state_change_and_reads_no_exemptions_for_a_page_view(
+    app, client, auth, monkeypatch
+):
+    """The CSRF hook leaves a GET at once (app.extensions.SafeMethodsCSRF); POST, PUT, PATCH and DELETE
+    are checked as before, exempt views still exempt."""
+    auth.login("alice")
+    looked_up = []
+    real = type(csrf)._is_exempt
+    monkeypatch.setattr(type(csrf), "_is_exempt", lambda self: looked_up.append(1) or real(self))
+    assert client.get("/").status_code == 200 and looked_up == []
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert client.open("/", method=method, data={"body": "sneaky"}).status_code in (400, 405)
+    assert looked_up == [1] and bodies(app) == []  # the POST (the others are not routes of "/")
+    # The OpenID 2.0 callback is exempt (its answer is signed): a POST reaches it without a token.
+    answer = client.post("/login/openid/complete", data={"openid.mode": "cancel"})
+    assert answer.status_code == 302
