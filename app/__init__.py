@@ -85,6 +85,7 @@ def register_extensions(app: Flask) -> None:
     """Bind every extension object to the app."""
     from app.auth.openid2.consumer import MicroblogOpenID
     from app.auth.openid2.store import DatabaseOpenIDStore
+    from app.csrf_tokens import use_csrf_tokens
     from app.extensions import OPENID2_EXTENSION, csrf, db, limiter, login_manager, migrate
     from app.fetcher import install_openid_fetcher
     from app.shared_cache import init_cache
@@ -93,6 +94,7 @@ def register_extensions(app: Flask) -> None:
     configure_engine(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    use_csrf_tokens(app)
     app.extensions[OPENID2_EXTENSION] = MicroblogOpenID(app, store_factory=DatabaseOpenIDStore)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)

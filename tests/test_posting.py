@@ -1,6 +1,7 @@
 """Posting from the home page: 1 to 140 characters, refused ones keep the text, newest first, escaped."""
 
 import re
+import zlib
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
@@ -193,3 +194,29 @@ def test_csrf_checks_every_state_change_and_reads_no_exemptions_for_a_page_view(
     # The OpenID 2.0 callback is exempt (its answer is signed): a POST reaches it without a token.
     answer = client.post("/login/openid/complete", data={"openid.mode": "cancel"})
     assert answer.status_code == 302
+
+
+def test_the_pages_csrf_token_is_flask_wtfs_token_and_flask_wtf_accepts_it(app, monkeypatch):
+    """app.csrf_tokens signs without the zlib attempt: the same token Flask-WTF makes (a 40-hex-digit
+    payload never compresses), one per request, shared with Flask-WTF's forms, checked by Flask-WTF."""
+    from flask import g, render_template_string
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+    from itsdangerous.timed import TimestampSigner
+    from wtforms.validators import ValidationError
+
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_800_000_000)  # one second
+    compressed = []
+    compress = zlib.compress
+    monkeypatch.setattr(
+        zlib, "compress", lambda data, *args: compressed.append(data) or compress(data, *args)
+    )
+    with app.test_request_context():
+        ours = render_template_string("{{ csrf_token() }}")
+        assert compressed == []  # no zlib attempt for the page's token
+        assert render_template_string("{{ csrf_token() }}") == ours  # once per request
+        assert generate_csrf() == ours  # Flask-WTF's forms get the same one
+        del g.csrf_token
+        assert generate_csrf() == ours  # and Flask-WTF, signing afresh, makes exactly this token
+        validate_csrf(ours)  # which it accepts (every post in these tests sends the page's token)
+        with pytest.raises(ValidationError):
+            validate_csrf(ours[:-1] + ("A" if ours[-1] != "A" else "B"))  # a forged signature: no
