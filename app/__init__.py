@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.page_urls import register_page_urls
 from app.session_cookie import SessionCookieInterface
 from app.static_files import register_static_fingerprints
 from config import BASE_DIR, ConfigError, load_config
@@ -39,6 +40,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     register_errorhandlers(app)
     register_security_headers(app)
     register_static_fingerprints(app)
+    register_page_urls(app)
     register_operations(app)
     return app
 

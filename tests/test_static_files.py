@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Flask, url_for
 
+from app.page_urls import register_page_urls
 from app.static_files import register_static_fingerprints
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
@@ -47,6 +48,7 @@ def test_templates_static_url_is_url_for_remembered_per_site_root(app):
 def test_static_url_follows_a_changed_file_in_debug(tmp_path):
     site = Flask(__name__, static_folder=str(tmp_path), static_url_path="/static")
     register_static_fingerprints(site)
+    register_page_urls(site)
     site.debug = True
     (tmp_path / "a.css").write_text("body { color: red }")
     with site.test_request_context():
