@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.database import ensure_schema
-from app.extensions import SITE_WIDE_LIMITS_EXTENSION, db, limiter
+from app.extensions import SITE_WIDE_LIMITS_EXTENSION, db, limiter, limits_were_checked
 from app.models import Post, User
 from tests.support.listener import Listener, hang
 from tests.support.web import SIGNED_IN_ONLY, LiveServer, WebClient, csrf_token, flashes
@@ -259,6 +259,36 @@ def test_pages_without_a_limit_skip_the_limiters_per_request_pass(app, client, a
     auth.login()
     for path in ("/", "/user/tester", "/account", "/login", "/healthz"):
         assert client.get(path).status_code in (200, 302), path
+
+
+def test_the_limiters_after_request_and_teardown_hooks_run_only_where_a_limit_was_checked(
+    database_url, monkeypatch
+):
+    """Flask-Limiter's hooks are wrapped (app.extensions.only_where_limits_were_checked): a page view
+    keeps no limiter state and skips them; a limited route still gets its X-RateLimit headers."""
+    from functools import partial
+
+    from flask_limiter import Limiter
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    # RATELIMIT_HEADERS_ENABLED: the shared limiter reads it from the first app it binds in a process.
+    monkeypatch.setattr(limiter, "_headers_enabled", True)
+    inject_headers = getattr(Limiter, "_Limiter__inject_headers")  # noqa: B009 - name-mangled
+    raw = [f for f in app.after_request_funcs[None] if isinstance(f, partial) and f.func is inject_headers]
+    assert raw == [], "Flask-Limiter's hook was not found and wrapped (renamed in a new version?)"
+    kept_state = []
+
+    @app.after_request
+    def note_state(response):
+        kept_state.append(limits_were_checked())
+        return response
+
+    client = app.test_client()
+    page = client.get("/login")
+    assert page.status_code == 200 and "X-RateLimit-Limit" not in page.headers and kept_state == [False]
+    start = client.post("/login", data={"openid": "ftp://nope", "csrf_token": csrf_token(page.text)})
+    assert start.status_code == 200 and kept_state == [False, True], kept_state
+    assert start.headers["X-RateLimit-Limit"] == "1000" and int(start.headers["X-RateLimit-Remaining"]) < 1000
 
 
 def test_a_site_wide_limit_is_still_checked_on_every_page(database_url):
