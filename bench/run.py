@@ -323,7 +323,7 @@ def running(pid):
     """Whether a process is still running (not exited, not a zombie waiting to be collected)."""
     try:
         status = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or went between opening and reading
         return False
     return status.rsplit(")", 1)[1].split()[0] != "Z"
 

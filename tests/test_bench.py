@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,15 @@ def test_smoke_benchmark_produces_every_figure(tmp_path):
         assert sqlite["rss"][probe]["after_load_mb"] >= sqlite["rss"][probe]["at_start_mb"] > 0
     assert len(results["targets"]) == 5  # ratio, three growth rows, warm sign-in (RSS is PostgreSQL's)
     assert "Targets:" in run.stdout and "| Index (signed in) | SQLite |" in run.stdout
+
+
+def test_a_worker_gone_while_its_status_is_read_counts_as_stopped(monkeypatch):
+    """/proc/<pid>/stat can vanish between opening and reading it (ESRCH): the process has exited."""
+    run = importlib.import_module("bench.run")
+
+    def gone(self, *args, **kwargs):
+        raise ProcessLookupError(3, "No such process")
+
+    assert run.running(os.getpid())
+    monkeypatch.setattr(run.Path, "read_text", gone)
+    assert not run.running(os.getpid())
