@@ -40,7 +40,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from app.pagination import encode_cursor  # noqa: E402
 from bench.load import USER_AGENT, percentile  # noqa: E402
 from config import CONFIGS  # noqa: E402
-from tests.support.workers import GunicornApp  # noqa: E402
+from tests.support.workers import GunicornApp, kill_with_workers  # noqa: E402
 
 WORKERS = 2
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/microblog_bench"
@@ -334,8 +334,7 @@ def wait_for_stopped():
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            kill_with_workers(process)  # a hung worker keeps its master waiting: both go
     STOPPING.clear()
 
 

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,26 @@ def test_a_worker_gone_while_its_status_is_read_counts_as_stopped(monkeypatch):
     assert run.running(os.getpid())
     monkeypatch.setattr(run.Path, "read_text", gone)
     assert not run.running(os.getpid())
+
+
+@pytest.mark.e2e
+def test_a_master_killed_after_a_hung_shutdown_takes_its_workers_with_it():
+    """kill_with_workers: the worker that kept its master waiting is killed too, never left orphaned."""
+    from tests.support.workers import kill_with_workers
+
+    run = importlib.import_module("bench.run")
+    script = (
+        "import subprocess, sys, time\n"
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(worker.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    master = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(master.stdout.readline())
+    assert run.running(worker)
+    kill_with_workers(master)
+    assert master.poll() is not None
+    deadline = time.monotonic() + 5
+    while run.running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not run.running(worker)

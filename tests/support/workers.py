@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -85,8 +86,27 @@ class GunicornApp:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                kill_with_workers(self.process)
+
+
+def kill_with_workers(master):
+    """Kill a gunicorn master that did not stop, and its workers first.
+
+    A master waits for its workers; one that hangs (gunicorn's gthread worker can deadlock when its
+    quit signal arrives while it is handing a connection to its thread pool) keeps the master
+    waiting, and killing only the master would leave that worker running, orphaned, for good.
+    """
+    try:
+        workers = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        workers = []
+    for pid in workers:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    master.kill()
+    master.wait()
 
 
 def start_all(apps):
