@@ -118,10 +118,11 @@ def configure_engine(app: Flask) -> None:
         from app.database import add_autocommit_pool, ping_idle_connections
         from app.ops.dbguard import guard_statements
 
+        statement_timeout = float(app.config["DATABASE_STATEMENT_TIMEOUT"])
+        ping_after = app.config["DATABASE_PING_AFTER_IDLE"]
         with app.app_context():
             for engine in (db.engine, add_autocommit_pool(app, db.engine)):
-                guard_statements(engine, float(app.config["DATABASE_STATEMENT_TIMEOUT"]))
-                ping_after = app.config["DATABASE_PING_AFTER_IDLE"]
+                guard_statements(engine, statement_timeout)
                 if ping_after not in (None, ""):
                     ping_idle_connections(engine, float(ping_after))
     elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):

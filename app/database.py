@@ -92,7 +92,8 @@ def dispose_engines() -> None:
 
 def app_engines() -> list[Engine]:
     """Every engine of the current app: its own and, on PostgreSQL, the autocommit pool."""
-    return [db.engine] + ([read_engine()] if AUTOCOMMIT_ENGINE in current_app.extensions else [])
+    autocommit: Engine | None = current_app.extensions.get(AUTOCOMMIT_ENGINE)
+    return [db.engine] if autocommit is None else [db.engine, autocommit]
 
 
 def ping_idle_connections(engine: Engine, after_seconds: float) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from app.pagination import encode_cursor  # noqa: E402
 from bench.load import USER_AGENT, percentile  # noqa: E402
 from config import CONFIGS  # noqa: E402
-from tests.support.workers import GunicornApp, kill_with_workers  # noqa: E402
+from tests.support.workers import GunicornApp, children, kill_with_workers  # noqa: E402
 
 WORKERS = 2
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/microblog_bench"
@@ -340,8 +340,7 @@ def wait_for_stopped():
 
 def worker_pids(server):
     """The pids of the gunicorn master's workers."""
-    path = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return [int(pid) for pid in path.read_text().split()]
+    return children(server.process.pid)
 
 
 def peak_rss_mb(server):

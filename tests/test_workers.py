@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import OpenIDAssociation, OpenIDNonce, User
 from tests.support.python_run import python_lines
 from tests.support.web import SIGNED_IN_ONLY, csrf_token, flashes
-from tests.support.workers import ROOT, GunicornApp, start_all, stop_all
+from tests.support.workers import ROOT, GunicornApp, children, start_all, stop_all
 
 SECRET = "shared-by-every-worker-" + "s" * 40
 PUBLIC_HOST = "microblog.test"  # the one name both workers serve behind the (simulated) load balancer
@@ -313,12 +313,7 @@ def arenas_after_concurrent_pages(database_url, **env):
                 pool.map(lambda _: requests.get(server.url + "/login", timeout=10).status_code, range(80))
             )
         assert statuses == {200}
-        (worker,) = [
-            int(pid)
-            for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-            .read_text()
-            .split()
-        ]
+        (worker,) = children(server.process.pid)
         return malloc_arenas_beyond_the_main_one(worker)
     finally:
         server.stop()

@@ -96,17 +96,21 @@ def kill_with_workers(master):
     quit signal arrives while it is handing a connection to its thread pool) keeps the master
     waiting, and killing only the master would leave that worker running, orphaned, for good.
     """
-    try:
-        workers = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
-    except (FileNotFoundError, ProcessLookupError):
-        workers = []
-    for pid in workers:
+    for pid in children(master.pid):
         try:
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     master.kill()
     master.wait()
+
+
+def children(pid):
+    """The pids of a process's children (a gunicorn master's workers); none once it has gone."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
 
 
 def start_all(apps):
